@@ -1,0 +1,41 @@
+"""Suite-wide set-up. Kivy reads its environment at import, so it is set here, first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_HOME", str(REPO_ROOT / ".kivy"))
+if not os.environ.get("DISPLAY"):
+    # Real pixels without X: Mesa llvmpipe through EGL (research/deps.md §3).
+    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    path = SHARED / "testdata" / "faces"
+    if not path.is_dir():
+        pytest.fail(f"test photos missing: {path} (../shared must sit beside the repo)")
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("KIOSK_HARDWARE_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="needs real hardware (set KIOSK_HARDWARE_TESTS=1)")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
