@@ -1,0 +1,1 @@
+"""Camera capture, face quality, liveness, 1:1 match, card photo."""
