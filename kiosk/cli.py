@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "demo",
     "doctor",
     "config",
+    "staff",
     "selftest",
     "idcard",
     "card",

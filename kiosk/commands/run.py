@@ -1,0 +1,108 @@
+"""``kiosk run`` (the full-screen app with the configured devices) and ``kiosk demo`` (the app
+with every device simulated). Without a display they run under Xvfb (or SDL offscreen when
+xvfb-run is missing), say so, and save screenshots where they print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kiosk.commands._common import print_error
+from kiosk.config import ConfigError, KioskConfig, load_config
+
+_STARTED = time.monotonic()
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="start the full-screen kiosk with the configured devices")
+    _common_arguments(run)
+    run.set_defaults(func=lambda args: start(args, profile=args.profile))
+    demo = sub.add_parser("demo", help="start the kiosk with every device simulated (pty, pcscd+vpcd, loopback)")
+    _common_arguments(demo)
+    demo.add_argument("--headless", action="store_true", help="run without a display (SDL offscreen)")
+    demo.set_defaults(func=lambda args: start(args, profile="demo"))
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--screenshots", type=Path, help="directory for screenshots (default: from configuration)")
+    parser.add_argument("--exit-after", type=float, help="quit after this many seconds")
+    parser.add_argument("--tour", action="store_true", help="screenshot the home screen in zh, en and elder mode, then quit")
+    parser.add_argument(
+        "--report-startup", action="store_true",
+        help="print {cold_start_s, rss_mb} as JSON at the first drawn frame of the home screen, then quit",
+    )
+
+
+def ensure_display(headless: bool) -> str:
+    """Re-executes under xvfb-run when there is no display; returns how the app will draw."""
+    if os.environ.get("DISPLAY"):
+        return f"display {os.environ['DISPLAY']}"
+    if os.environ.get("SDL_VIDEODRIVER") == "offscreen" or headless:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+        return "offscreen (SDL, no X server)"
+    xvfb = shutil.which("xvfb-run")
+    if xvfb and not os.environ.get("KIOSK_UNDER_XVFB"):
+        env = dict(os.environ, KIOSK_UNDER_XVFB="1")
+        argv = [xvfb, "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-m", "kiosk", *sys.argv[1:]]
+        print("kiosk: no display: running under Xvfb (xvfb-run)", file=sys.stderr, flush=True)
+        os.execvpe(xvfb, argv, env)
+    os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    return "offscreen (SDL, no X server: xvfb-run not found)"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(args: argparse.Namespace, profile: str | None) -> int:
+    try:
+        config = load_config(profile)
+    except ConfigError as exc:
+        return print_error("config.invalid", str(exc))
+    drawing = ensure_display(getattr(args, "headless", False) or args.report_startup)
+    from kiosk.app import build_kiosk, prepare_kivy_environment, run_ui
+
+    prepare_kivy_environment(config, headless=False)
+    shots = args.screenshots or config.resolve(config.kiosk.screenshot_dir)
+    if not args.report_startup:
+        print(f"kiosk: drawing on {drawing}; screenshots in {shots}", file=sys.stderr, flush=True)
+    kiosk = build_kiosk(config, console_log=not args.report_startup)
+    actions: list[tuple[float, Any]] = []
+    exit_after = args.exit_after
+    on_first_frame = None
+    if args.report_startup:
+        def on_first_frame() -> None:
+            print(json.dumps({"cold_start_s": round(time.monotonic() - _STARTED, 3), "rss_mb": round(rss_mb(), 1)}), flush=True)
+            os._exit(0)
+        shots = None
+    elif args.tour:
+        actions = tour_actions(config)
+        exit_after = actions[-1][0] + 1.5
+    try:
+        run_ui(kiosk, screenshot_dir=shots, on_first_frame=on_first_frame, exit_after_s=exit_after, actions=actions)
+    finally:
+        kiosk.close()
+    return 0
+
+
+def tour_actions(config: KioskConfig) -> list[tuple[float, Any]]:
+    """Home in every language, then in elder mode, each screenshotted."""
+    steps: list[tuple[float, Any]] = []
+    t = 1.5
+    for lang in config.kiosk.languages:
+        steps.append((t, lambda ui, lang=lang: (ui.switch_language(lang), ui.toggle_elder(False))))
+        steps.append((t + 1.0, lambda ui: ui.take_screenshot("home")))
+        t += 2.0
+    steps.append((t, lambda ui: (ui.switch_language(config.kiosk.language), ui.toggle_elder(True))))
+    steps.append((t + 1.0, lambda ui: ui.take_screenshot("home")))
+    return steps

@@ -1,0 +1,125 @@
+"""The kiosk core at run time (运行时): what the UI is handed by the composition root.
+
+:class:`KioskCore` holds the configuration, the translator, the journal, the services (device
+drivers or simulators behind their Protocols, the back-end client, the outbox), the business
+registry, and runs visits on worker threads. The UI calls it and receives prompts; it never sees
+a device object.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiosk.config import KioskConfig
+from kiosk.devices import DeviceState, DeviceStatus
+from kiosk.i18n import Translator
+from kiosk.journal import Journal
+from kiosk.prompts import Prompter
+from kiosk.visit import Flow, VisitOutcome, VisitRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The devices and services a flow may use, by name. A name absent here is not configured.
+
+    Names: ``idreader``, ``smartcard``, ``cardprinter``, ``receipt``, ``pinpad``, ``camera``,
+    ``face``, ``backend``, ``outbox``, ``ledger``. Each object satisfies its Protocol in
+    ``kiosk/devices/`` (or ``kiosk/backend/api.py``)."""
+
+    devices: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        devices = self.__dict__.get("devices", {})
+        if name in devices:
+            return devices[name]
+        raise AttributeError(f"service {name!r} is not configured")
+
+    def has(self, *names: str) -> bool:
+        return all(name in self.devices for name in names)
+
+    def statuses(self) -> list[DeviceStatus]:
+        out: list[DeviceStatus] = []
+        for name, device in self.devices.items():
+            status = getattr(device, "status", None)
+            if not callable(status):
+                continue
+            try:
+                out.append(status())
+            except Exception as exc:  # a status call must never take the menu down
+                log.warning("status of %s failed: %s", name, type(exc).__name__)
+                out.append(DeviceStatus(name, DeviceState.FAULT, f"{name}.status_failed", "device.error", type(exc).__name__))
+        return out
+
+
+@dataclass(frozen=True)
+class Business:
+    """A business as the home screen shows it."""
+
+    key: str
+    title_key: str
+    description_key: str
+
+
+class KioskCore:
+    def __init__(
+        self,
+        config: KioskConfig,
+        translator: Translator,
+        journal: Journal,
+        services: Services,
+        flows: Mapping[str, Flow],
+    ) -> None:
+        self.config = config
+        self.translator = translator
+        self.journal = journal
+        self.services = services
+        self.flows = dict(flows)
+        self._visit_thread: threading.Thread | None = None
+        self.identity_listeners: list[Callable[[Any], None]] = []
+
+    def businesses(self) -> list[Business]:
+        """The businesses this kiosk can do now: registered and with every service configured."""
+        available = [f for f in self.flows.values() if self.services.has(*f.requires)]
+        available.sort(key=lambda f: f.order)
+        return [Business(f.key, f.title_key, f.description_key) for f in available]
+
+    def device_statuses(self) -> list[DeviceStatus]:
+        return self.services.statuses()
+
+    def in_service(self) -> tuple[bool, list[DeviceStatus]]:
+        """Whether a citizen can be served, and the statuses that say why not."""
+        blocking = [s for s in self.device_statuses() if not s.state.serves_citizens]
+        return (not blocking, blocking)
+
+    @property
+    def visit_running(self) -> bool:
+        return self._visit_thread is not None and self._visit_thread.is_alive()
+
+    def start_visit(
+        self,
+        business: str,
+        prompter: Prompter,
+        on_done: Callable[[VisitOutcome], None] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> threading.Thread:
+        """Runs the business on a worker thread; ``on_done`` is called (on that thread) at the end."""
+        if self.visit_running:
+            raise RuntimeError("a visit is already running")
+        flow = self.flows[business]
+        runner = VisitRunner(self.journal, prompter, self.services)
+
+        def work() -> None:
+            outcome = runner.run(flow, values=values)
+            if on_done is not None:
+                on_done(outcome)
+
+        thread = threading.Thread(target=work, name=f"visit-{business}", daemon=True)
+        self._visit_thread = thread
+        thread.start()
+        return thread

@@ -1,0 +1,262 @@
+"""The Kivy application (界面外壳): full screen, one ScreenManager, layouts in ``kv/``, a CJK font
+as the default, every text through the catalogs (zh_CN default, English on every screen), elder
+mode (larger type, slower timeouts), an idle timeout back home, and the staff/engineer entry.
+
+It is handed a :class:`kiosk.runtime.KioskCore` by the composition root and never sees a device.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.screenmanager import FadeTransition, ScreenManager
+
+from kiosk.prompts import Answer, Prompt
+from kiosk.runtime import KioskCore
+from kiosk.staff import LoginRefused, Role, StaffSession
+from kiosk.visit import VisitOutcome
+from screens.base import PromptScreen
+from screens.generic import MessageScreen, NoticeScreen, ProgressScreen
+from screens.home import HomeScreen
+from screens.prompter import UiPrompter
+from screens.staff_entry import StaffLoginScreen, StaffMenuScreen
+
+log = logging.getLogger(__name__)
+KV_DIR = Path(__file__).parent / "kv"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# Prompt screens by name: generic ones here; each business adds its own (screen name → class).
+PROMPT_SCREENS: dict[str, type[PromptScreen]] = {
+    "message": MessageScreen,
+    "progress": ProgressScreen,
+    "notice": NoticeScreen,
+}
+
+
+class KioskUI(App):
+    lang = StringProperty("zh_CN")
+    elder = BooleanProperty(False)
+    font_scale = NumericProperty(1.0)
+    clock_text = StringProperty("")
+    staff_open = BooleanProperty(False)
+
+    def __init__(
+        self,
+        core: KioskCore,
+        *,
+        staff_accounts: Any = None,
+        screenshot_dir: Path | None = None,
+        on_first_frame: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.core = core
+        self.staff_accounts = staff_accounts
+        self.screenshot_dir = screenshot_dir
+        self._on_first_frame = on_first_frame
+        self._first_frame_seen = False
+        self._last_touch = time.monotonic()
+        self._session: StaffSession | None = None
+        self.lang = core.config.kiosk.language
+        self.title = core.translator.text("app.title", self.lang)
+        self.manager: ScreenManager | None = None
+        self.shots: list[Path] = []
+
+    # -- text ---------------------------------------------------------------------------------
+    def t(self, key: str, lang: str | None = None, **values: Any) -> str:
+        try:
+            return self.core.translator.text(key, lang or self.lang, **values)
+        except (KeyError, IndexError, ValueError):
+            return self.core.translator.text(key, lang or self.lang)
+
+    def config_value(self, section: str, key: str) -> Any:
+        return getattr(getattr(self.core.config, section), key)
+
+    @property
+    def timeout_factor(self) -> float:
+        return self.core.config.kiosk.elder_timeout_factor if self.elder else 1.0
+
+    def switch_language(self, lang: str | None = None) -> None:
+        languages = list(self.core.config.kiosk.languages)
+        self.lang = lang or languages[(languages.index(self.lang) + 1) % len(languages)]
+        self._retranslate()
+
+    def toggle_elder(self, on: bool | None = None) -> None:
+        self.elder = (not self.elder) if on is None else on
+        self.font_scale = self.core.config.kiosk.elder_font_scale if self.elder else 1.0
+        self._retranslate()
+
+    def _retranslate(self) -> None:
+        if self.manager is None:
+            return
+        home = self.manager.get_screen("home")
+        home.retranslate()
+        current = self.manager.current_screen
+        if isinstance(current, PromptScreen) and current.prompt is not None:
+            current.fill()
+
+    # -- building -----------------------------------------------------------------------------
+    def build(self) -> ScreenManager:
+        font = self.core.config.kiosk.font_path
+        if font.exists():
+            LabelBase.register(DEFAULT_FONT, str(font))
+        else:
+            log.error("CJK font missing at %s: Chinese would render as boxes", font)
+        for kv in ("widgets.kv", "generic.kv", "home.kv", "staff_entry.kv"):
+            Builder.load_file(str(KV_DIR / kv))
+        manager = ScreenManager(transition=FadeTransition(duration=0.15))
+        manager.add_widget(HomeScreen(name="home"))
+        for name, cls in PROMPT_SCREENS.items():
+            manager.add_widget(cls(name=name))
+        manager.add_widget(StaffLoginScreen(name="staff_login"))
+        manager.add_widget(StaffMenuScreen(name="staff_menu"))
+        manager.bind(current=lambda *_a: Clock.schedule_once(lambda _dt: self.take_screenshot(), 0.8))
+        self.manager = manager
+        Window.bind(on_touch_down=lambda *_a: self.touched())
+        Window.bind(on_draw=self._drawn)
+        self.core.identity_listeners.append(self._identity_read)
+        Clock.schedule_interval(self._tick, 1.0)
+        self.refresh_home()
+        self._tick(0)
+        return manager
+
+    def _drawn(self, *_args: Any) -> None:
+        if not self._first_frame_seen and self.manager is not None and self.manager.current == "home":
+            self._first_frame_seen = True
+            if self._on_first_frame is not None:
+                self._on_first_frame()
+
+    # -- the home screen ------------------------------------------------------------------------
+    def refresh_home(self) -> None:
+        if self.manager is None:
+            return
+        home: HomeScreen = self.manager.get_screen("home")
+        home.businesses = [(b.key, b.title_key, b.description_key) for b in self.core.businesses()]
+        ok, blocking = self.core.in_service()
+        home.in_service = ok and not self.staff_open
+        if self.staff_open:
+            home.out_of_service_key = "home.out_of_service_staff"
+        elif blocking:
+            home.out_of_service_key = blocking[0].message_key
+        backend = self.core.services.devices.get("backend")
+        home.online = bool(getattr(backend, "online", True)) if backend is not None else False
+
+    def _identity_read(self, identity: Any) -> None:
+        """Called from the ID reader's thread with an identity; shown masked on the home screen."""
+        text = self.t("home.identity_read", name=identity.masked_name, id_number=identity.masked_id_number)
+        Clock.schedule_once(lambda _dt: self._show_identity(text), 0)
+
+    def _show_identity(self, text: str) -> None:
+        if self.manager is not None:
+            self.manager.get_screen("home").identity_text = text
+            Clock.schedule_once(lambda _dt: self.take_screenshot(), 0.5)
+
+    def _tick(self, _dt: float) -> None:
+        self.clock_text = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        if self.manager is None:
+            return
+        if self.manager.current == "home":
+            self.refresh_home()
+        elif not self.core.visit_running:
+            idle = self.core.config.kiosk.idle_timeout_s * self.timeout_factor
+            if time.monotonic() - self._last_touch > idle:
+                self.staff_logout() if self._session else self.go_home()
+
+    def touched(self) -> None:
+        self._last_touch = time.monotonic()
+
+    def go_home(self) -> None:
+        self.staff_open = False
+        if self.manager is not None:
+            self.manager.current = "home"
+            self.refresh_home()
+
+    # -- visits ---------------------------------------------------------------------------------
+    def start_business(self, key: str) -> None:
+        if self.core.visit_running:
+            return
+        self.touched()
+        self.core.start_visit(key, UiPrompter(self.present), on_done=self._visit_done)
+
+    def present(self, prompt: Prompt, reply: Callable[[Answer], None] | None) -> None:
+        assert self.manager is not None
+        screen = self.manager.get_screen(prompt.screen)
+        screen.present(prompt, reply)
+        self.manager.current = prompt.screen
+
+    def _visit_done(self, outcome: VisitOutcome) -> None:
+        log.info("visit %s done outcome=%s", outcome.visit_id, outcome.outcome)
+        Clock.schedule_once(lambda _dt: self.go_home(), 0)
+
+    # -- staff and engineer entry ---------------------------------------------------------------
+    def open_staff_entry(self) -> None:
+        if self.core.visit_running or self.manager is None:
+            return
+        self.staff_open = True
+        self.refresh_home()
+        self.touched()
+        self.manager.current = "staff_login"
+
+    def staff_login(self, role: str, staff_id: str, password: str) -> str | None:
+        """Returns an error message key, or None when signed in (then the menu is shown)."""
+        if self.staff_accounts is None:
+            return "staff.no_accounts"
+        roles = (Role.ENGINEER,) if role == "engineer" else (Role.STAFF, Role.SUPERVISOR)
+        try:
+            self._session = self.staff_accounts.login(staff_id, password, roles)
+        except LoginRefused as refused:
+            return refused.message_key
+        assert self.manager is not None
+        menu: StaffMenuScreen = self.manager.get_screen("staff_menu")
+        menu.session = self._session
+        menu.role_title_key = "menu.engineer_title" if role == "engineer" else "menu.staff_title"
+        self.manager.current = "staff_menu"
+        return None
+
+    def staff_logout(self) -> None:
+        if self._session is not None and self.staff_accounts is not None:
+            self.staff_accounts.logout(self._session)
+        self._session = None
+        self.go_home()
+
+    def device_status_lines(self) -> list[dict[str, str]]:
+        lines = []
+        for status in self.core.device_statuses():
+            lines.append({
+                "device": self.t(f"device.name.{status.device}"),
+                "state": self.t(f"device.state.{status.state.value}"),
+                "code": status.code,
+                "message": self.t(status.message_key),
+            })
+        return lines
+
+    # -- screenshots ----------------------------------------------------------------------------
+    def take_screenshot(self, label: str | None = None) -> Path | None:
+        if self.screenshot_dir is None or self.manager is None:
+            return None
+        self.screenshot_dir.mkdir(parents=True, exist_ok=True)
+        mode = "elder" if self.elder else "normal"
+        name = f"{len(self.shots):03d}-{label or self.manager.current}-{self.lang}-{mode}.png"
+        path = self.screenshot_dir / name
+        if path.exists():
+            path.unlink()
+        # Window.screenshot inserts a 4-digit counter before the extension; rename to our name.
+        written = Window.screenshot(name=str(path))
+        if written:
+            os.replace(written, path)
+            self.shots.append(path)
+            return path
+        return None
