@@ -124,24 +124,12 @@ def run_ui(
     """Runs the Kivy app until it is closed (or ``exit_after_s`` seconds). ``actions`` are
     (delay, callable(ui)) pairs scheduled after start: the demo uses them to take screenshots of
     each mode."""
-    config = kiosk.core.config
-    from kivy.config import Config
+    from screens.boot import run_kiosk_ui
 
-    Config.set("graphics", "width", str(config.kiosk.window_width))
-    Config.set("graphics", "height", str(config.kiosk.window_height))
-    Config.set("graphics", "fullscreen", "auto" if config.kiosk.fullscreen else "0")
-    Config.set("kivy", "exit_on_escape", "0")
-    Config.set("input", "mouse", "mouse,disable_multitouch")
-    from kivy.clock import Clock
-
-    from screens.app import KioskUI
-
-    ui = KioskUI(kiosk.core, staff_accounts=kiosk.staff, screenshot_dir=screenshot_dir, on_first_frame=on_first_frame)
-    for delay, action in actions or []:
-        Clock.schedule_once(lambda _dt, a=action: a(ui), delay)
-    if exit_after_s is not None:
-        Clock.schedule_once(lambda _dt: ui.stop(), exit_after_s)
-    ui.run()
+    run_kiosk_ui(
+        kiosk.core, kiosk.staff,
+        screenshot_dir=screenshot_dir, on_first_frame=on_first_frame, exit_after_s=exit_after_s, actions=actions,
+    )
 
 
 @contextlib.contextmanager

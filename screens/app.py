@@ -46,6 +46,17 @@ PROMPT_SCREENS: dict[str, type[PromptScreen]] = {
 }
 
 
+KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv"]
+
+
+def load_kv_files() -> None:
+    """Loads the layouts once per process (a second load would apply every rule twice)."""
+    for kv in KV_FILES:
+        path = str(KV_DIR / kv)
+        Builder.unload_file(path)
+        Builder.load_file(path)
+
+
 class KioskUI(App):
     lang = StringProperty("zh_CN")
     elder = BooleanProperty(False)
@@ -115,8 +126,7 @@ class KioskUI(App):
             LabelBase.register(DEFAULT_FONT, str(font))
         else:
             log.error("CJK font missing at %s: Chinese would render as boxes", font)
-        for kv in ("widgets.kv", "generic.kv", "home.kv", "staff_entry.kv"):
-            Builder.load_file(str(KV_DIR / kv))
+        load_kv_files()
         manager = ScreenManager(transition=FadeTransition(duration=0.15))
         manager.add_widget(HomeScreen(name="home"))
         for name, cls in PROMPT_SCREENS.items():
@@ -260,3 +270,4 @@ class KioskUI(App):
             self.shots.append(path)
             return path
         return None
+

@@ -292,3 +292,8 @@ def verify(public: Sm2PublicKey, message: bytes, signature: str, signer_id: byte
         return False
     x1, _ = _to_affine(point)
     return (e + x1) % N == r
+
+
+def canonical_request(method: str, path: str, timestamp: str, nonce: str, idempotency_key: str, body: bytes) -> bytes:
+    """The string a request signature covers (docs/api/openapi.yaml, "Signature")."""
+    return "\n".join((method.upper(), path, timestamp, nonce, idempotency_key, sm3(body).hex())).encode("utf-8")
