@@ -28,6 +28,7 @@ from kiosk.prompts import Answer, Prompt
 from kiosk.runtime import KioskCore
 from kiosk.staff import LoginRefused, Role, StaffSession
 from kiosk.visit import VisitOutcome
+from kiosk.voice import find_prompt
 from screens.base import PromptScreen
 from screens.generic import MessageScreen, NoticeScreen, ProgressScreen
 from screens.home import HomeScreen
@@ -85,6 +86,8 @@ class KioskUI(App):
         self.title = core.translator.text("app.title", self.lang)
         self.manager: ScreenManager | None = None
         self.shots: list[Path] = []
+        self.spoken: list[str] = []
+        self._sound: Any = None
 
     # -- text ---------------------------------------------------------------------------------
     def t(self, key: str, lang: str | None = None, **values: Any) -> str:
@@ -206,6 +209,25 @@ class KioskUI(App):
         screen = self.manager.get_screen(prompt.screen)
         screen.present(prompt, reply)
         self.manager.current = prompt.screen
+        if prompt.voice_key:
+            self.speak(prompt.voice_key)
+
+    def speak(self, key: str) -> None:
+        """Plays the voice prompt of ``key`` (its text is on the screen as well)."""
+        if not self.core.config.kiosk.voice_enabled:
+            return
+        path = find_prompt(key, self.lang, self.core.translator, self.core.config.kiosk.voice_dir)
+        if path is None:
+            log.warning("voice prompt missing key=%s lang=%s", key, self.lang)
+            return
+        from kivy.core.audio import SoundLoader
+
+        if self._sound is not None:
+            self._sound.stop()
+        self._sound = SoundLoader.load(str(path))
+        if self._sound is not None:
+            self._sound.play()
+        self.spoken.append(key)
 
     def _visit_done(self, outcome: VisitOutcome) -> None:
         log.info("visit %s done outcome=%s", outcome.visit_id, outcome.outcome)

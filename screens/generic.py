@@ -21,6 +21,8 @@ class MessageScreen(PromptScreen):
     ``danger`` (choices shown as danger buttons)."""
 
     def fill(self) -> None:
+        key = self.data.get("body_key")
+        self.ids.body.text = _t(key, **dict(self.data.get("values", {}))) if key else ""
         box = self.ids.choices
         box.clear_widgets()
         keys = dict(self.data.get("choice_keys", {}))

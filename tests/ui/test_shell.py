@@ -185,3 +185,20 @@ def test_screenshot_is_a_real_picture(make_ui) -> None:
     image = Image.open(path).convert("RGB")
     colours = image.getcolors(maxcolors=1_000_000)
     assert colours is not None and len(colours) > 50, "a blank or one-colour screenshot"
+
+
+def test_a_prompt_with_a_voice_key_is_spoken_and_shown(make_ui) -> None:
+    from kiosk.voice import build_missing
+
+    def ask(ctx):
+        ctx.ask(Prompt("message", {"body_key": "home.insert_id"}, choices=("ok",), timeout_s=30, voice_key="home.insert_id"))
+
+    h = make_ui(flows=business(Step("ask", ask)))
+    build_missing(h.core.translator, ("home.insert_id",))
+    h.ui.start_business("test_business")
+    h.wait_for(lambda: h.ui.manager.current == "message")
+    assert h.ui.spoken == ["home.insert_id"]
+    texts = [w.text for w in h.screen.walk() if getattr(w, "text", "")]
+    assert "请将身份证放在感应区" in texts
+    h.screen.cancel()
+    h.wait_for(lambda: not h.core.visit_running)
