@@ -24,6 +24,7 @@ from kiosk.journal import JOURNAL_SCHEMA, Journal
 from kiosk.logs import configure_logging
 from kiosk.recovery import RecoveredVisit, recover
 from kiosk.runtime import KioskCore, Services
+from kiosk.sdnotify import notify
 from kiosk.staff import STAFF_SCHEMA, StaffAccounts
 from kiosk.storage import open_state_db
 
@@ -128,8 +129,16 @@ def run_ui(
 
     run_kiosk_ui(
         kiosk.core, kiosk.staff,
-        screenshot_dir=screenshot_dir, on_first_frame=on_first_frame, exit_after_s=exit_after_s, actions=actions,
+        screenshot_dir=screenshot_dir, exit_after_s=exit_after_s, actions=actions,
+        on_first_frame=lambda: _first_frame(on_first_frame),
+        heartbeat=lambda: notify("WATCHDOG=1"),
     )
+
+
+def _first_frame(then: Callable[[], None] | None) -> None:
+    notify("READY=1\nSTATUS=home screen shown")
+    if then is not None:
+        then()
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ def run_kiosk_ui(
     on_first_frame: Callable[[], None] | None = None,
     exit_after_s: float | None = None,
     actions: list[tuple[float, Callable[[Any], None]]] | None = None,
+    heartbeat: Callable[[], None] | None = None,
+    heartbeat_s: float = 10.0,
 ) -> None:
     """Runs the app until it is closed (or ``exit_after_s``); ``actions`` are (delay, callable(ui))
     pairs scheduled after start (the demo's screenshot tour uses them)."""
@@ -37,6 +39,9 @@ def run_kiosk_ui(
     ui = KioskUI(core, staff_accounts=staff_accounts, screenshot_dir=screenshot_dir, on_first_frame=on_first_frame)
     for delay, action in actions or []:
         Clock.schedule_once(lambda _dt, a=action: a(ui), delay)
+    if heartbeat is not None:
+        # Called from the UI loop itself: when the UI freezes, the heartbeat stops.
+        Clock.schedule_interval(lambda _dt: heartbeat(), heartbeat_s)
     if exit_after_s is not None:
         Clock.schedule_once(lambda _dt: ui.stop(), exit_after_s)
     ui.run()
