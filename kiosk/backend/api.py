@@ -8,7 +8,8 @@ value or raises one of three kinds of :class:`BackendError`:
   was sent, HTTP 5xx/429); safe to try again later.
 - :class:`BackendAmbiguous` — the request may have been carried out (timeout after sending, the
   connection dropped, a reply that is not JSON or contradicts the contract). Never resubmit
-  blindly: ask :meth:`CardManagementBackend.lookup_request` with the same idempotency key.
+  blindly: ask :meth:`CardManagementBackend.recover` (or ``lookup_request``) with the same
+  idempotency key.
 - :class:`BackendRefused` — the card-management system refused the business (HTTP 4xx); its
   ``notice`` (:class:`NoticeCode`) selects the one-time notice (一次性告知单) for the citizen.
 
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from kiosk.devices import Audience, DeviceError
+from kiosk.devices import Audience, DeviceError, DeviceStatus
 
 _KEY_PART = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -56,7 +58,7 @@ class CardState(enum.Enum):
         return CARD_STATE_CHINESE[self]
 
     @classmethod
-    def from_chinese(cls, text: str) -> "CardState":
+    def from_chinese(cls, text: str) -> CardState:
         for state, name in CARD_STATE_CHINESE.items():
             if name == text:
                 return state
@@ -177,7 +179,7 @@ class NoticeCode(enum.Enum):
     OUTCOME_UNKNOWN = "outcome_unknown"
 
     @classmethod
-    def parse(cls, text: str) -> "NoticeCode":
+    def parse(cls, text: str) -> NoticeCode:
         try:
             return cls(text)
         except ValueError:
@@ -466,7 +468,9 @@ class CardManagementBackend(Protocol):
     ) -> Eligibility: ...
     def query_fee(self, id_number: str, business: Business, reason: BusinessReason | None = None) -> Fee: ...
     def query_temporary_card(self, id_number: str) -> TemporaryCard: ...
-    def recall_temporary_card(self, key: str, id_number: str, temporary_card_number: str) -> TemporaryCard: ...
+    def recall_temporary_card(
+        self, key: str, id_number: str, temporary_card_number: str
+    ) -> TemporaryCard: ...
     def submit_application(
         self,
         key: str,
@@ -498,12 +502,25 @@ class CardManagementBackend(Protocol):
         fail_reason: str | None = None,
     ) -> ResultAck: ...
     def activate_social_security(self, key: str, card_number: str, id_number: str) -> Activation: ...
-    def open_bank_account(self, key: str, card_number: str, bank_account: str, optional_services: tuple[str, ...] = ()) -> BankAccount: ...
+    def open_bank_account(
+        self, key: str, card_number: str, bank_account: str, optional_services: tuple[str, ...] = ()
+    ) -> BankAccount: ...
     def activate_bank_account(self, key: str, card_number: str) -> BankAccount: ...
     def query_bank_account(self, card_number: str) -> BankAccount: ...
-    def set_financial_pin(self, key: str, card_number: str, pin_block: bytes, key_index: int = 1) -> PinSetResult: ...
+    def set_financial_pin(
+        self, key: str, card_number: str, pin_block: bytes, key_index: int = 1
+    ) -> PinSetResult: ...
     def report_loss(self, key: str, id_number: str, kind: LossKind) -> LossReport: ...
     def cancel_loss(self, key: str, id_number: str) -> LossCancellation: ...
     def query_progress(self, id_number: str) -> Progress: ...
     def request_certificate(self, key: str, card_number: str, public_key_hex: str) -> Certificate: ...
+    def submit_kiosk_record(self, key: str, kind: str, record: Mapping[str, Any]) -> str: ...
     def lookup_request(self, key: str) -> RequestOutcome: ...
+
+    def recover(self, operation: str, key: str) -> Any | None:
+        """After :class:`BackendAmbiguous`: the typed result of the request sent with ``key``
+        (operation id as in the contract, e.g. ``"submitApplication"``), its refusal (raised), or
+        None if it never arrived — then send it again with the same key."""
+        ...
+
+    def status(self) -> DeviceStatus: ...

@@ -183,7 +183,7 @@ class Sm2PublicKey:
             raise SignatureError("public key is not a point of sm2p256v1")
 
     @classmethod
-    def from_hex(cls, text: str) -> "Sm2PublicKey":
+    def from_hex(cls, text: str) -> Sm2PublicKey:
         text = text.strip().lower()
         if text.startswith("04") and len(text) == 130:
             text = text[2:]
@@ -218,11 +218,11 @@ class Sm2PrivateKey:
         return "Sm2PrivateKey(<hidden>)"
 
     @classmethod
-    def generate(cls) -> "Sm2PrivateKey":
+    def generate(cls) -> Sm2PrivateKey:
         return cls(secrets.randbelow(N - 2) + 1)
 
     @classmethod
-    def from_hex(cls, text: str) -> "Sm2PrivateKey":
+    def from_hex(cls, text: str) -> Sm2PrivateKey:
         text = text.strip()
         if len(text) != 64:
             raise SignatureError("private key must be 64 hex digits")
@@ -272,7 +272,9 @@ def sign(key: Sm2PrivateKey, message: bytes, signer_id: bytes = DEFAULT_SIGNER_I
         return f"{r:064x}{s:064x}"
 
 
-def verify(public: Sm2PublicKey, message: bytes, signature: str, signer_id: bytes = DEFAULT_SIGNER_ID) -> bool:
+def verify(
+    public: Sm2PublicKey, message: bytes, signature: str, signer_id: bytes = DEFAULT_SIGNER_ID
+) -> bool:
     """True if ``signature`` (hex ``r ‖ s``) is a valid SM2 signature of ``message`` by ``public``."""
     if len(signature) != 128:
         return False
@@ -294,6 +296,10 @@ def verify(public: Sm2PublicKey, message: bytes, signature: str, signer_id: byte
     return (e + x1) % N == r
 
 
-def canonical_request(method: str, path: str, timestamp: str, nonce: str, idempotency_key: str, body: bytes) -> bytes:
+def canonical_request(
+    method: str, path: str, timestamp: str, nonce: str, idempotency_key: str, body: bytes
+) -> bytes:
     """The string a request signature covers (docs/api/openapi.yaml, "Signature")."""
-    return "\n".join((method.upper(), path, timestamp, nonce, idempotency_key, sm3(body).hex())).encode("utf-8")
+    return "\n".join((method.upper(), path, timestamp, nonce, idempotency_key, sm3(body).hex())).encode(
+        "utf-8"
+    )
