@@ -91,6 +91,12 @@ class Journal:
     def connection(self) -> sqlite3.Connection:
         return self._conn
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock guarding the connection; writers sharing it (the outbox) take the same lock,
+        so no thread joins a transaction another opened."""
+        return self._lock
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One durable transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); nests by joining."""
