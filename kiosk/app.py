@@ -12,6 +12,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
+from datetime import timedelta
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,19 +23,30 @@ from kiosk.config import KioskConfig
 from kiosk.flows import registered_flows
 from kiosk.i18n import Translator
 from kiosk.journal import JOURNAL_SCHEMA, Journal
+from kiosk.ledger import LEDGER_SCHEMA, CardLedger
+from kiosk.audit import AUDIT_SCHEMA
+from offline.outbox import OUTBOX_COMPONENT, OUTBOX_SCHEMA, Outbox
+from offline.sealing import Sealer, add_key
+from offline.sync import Backoff, LinkState, SyncWorker
 from kiosk.logs import configure_logging
 from kiosk.recovery import RecoveredVisit, recover
 from kiosk.runtime import KioskCore, Services
 from kiosk.sdnotify import notify
 from kiosk.staff import STAFF_SCHEMA, StaffAccounts
-from kiosk.storage import open_state_db
+from kiosk.storage import STATE_DB_NAME, connect, open_state_db
 
 log = logging.getLogger(__name__)
 
 
 def state_components() -> dict[str, tuple[str, ...]]:
     """Every component's migrations in the state database."""
-    return {"journal": JOURNAL_SCHEMA, "staff": STAFF_SCHEMA}
+    return {
+        "journal": JOURNAL_SCHEMA,
+        "staff": STAFF_SCHEMA,
+        "ledger": LEDGER_SCHEMA,
+        "audit": AUDIT_SCHEMA,
+        OUTBOX_COMPONENT: OUTBOX_SCHEMA,
+    }
 
 
 def open_state(config: KioskConfig) -> sqlite3.Connection:
@@ -67,12 +80,127 @@ class Kiosk:
                 log.exception("error while stopping")
 
 
-def build_services(config: KioskConfig, stack: contextlib.ExitStack) -> tuple[Services, dict[str, Any]]:
-    """Builds each configured device (driver or simulator + driver). Devices whose packages are
-    not built yet are absent: the businesses that need them do not appear."""
+def build_services(
+    config: KioskConfig, stack: contextlib.ExitStack, conn: sqlite3.Connection
+) -> tuple[Services, dict[str, Any]]:
+    """Builds each configured device (a driver; for ``simulate = true`` also the simulator at the
+    far end of the real link). A device that cannot be opened is still added when its driver can
+    report itself OFFLINE, so the menus show why the kiosk is out of service."""
     services = Services()
     simulators: dict[str, Any] = {}
+    services.devices["ledger"] = CardLedger(conn)
+    for builder in (_build_idreader, _build_backend, _build_receipt):
+        builder(config, stack, services, simulators)
     return services, simulators
+
+
+def _build_idreader(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    from hardware.idreader.photo import SimulatedPhotoDecoder, VendorWltDecoder
+    from hardware.idreader.reader import IdCardReader
+
+    sec = config.idreader
+    port, photo_decoder = sec.port, None
+    if sec.simulate:
+        from hardware.idreader.simulator import IdReaderSimulator
+
+        people = config.resolve(Path(sec.sim_people_file))
+        sim = IdReaderSimulator(people, baud=sec.baud, card_delay_s=sec.sim_card_delay_s).start()
+        stack.callback(sim.stop)
+        if sec.sim_initial_card:
+            sim.place(sec.sim_initial_card)
+        simulators["idreader"] = sim
+        port = sim.path
+        photo_decoder = SimulatedPhotoDecoder(people, config.resolve(Path(sec.sim_faces_dir)))
+    elif sec.photo_decoder_library:
+        photo_decoder = VendorWltDecoder(sec.photo_decoder_library, sec.photo_decoder_symbol)
+    reader = IdCardReader(
+        port, sec.baud, find_timeout_s=sec.find_timeout_s, select_timeout_s=sec.select_timeout_s,
+        read_timeout_s=sec.read_timeout_s, poll_interval_s=sec.poll_interval_s,
+        retries=sec.retries, with_fingerprint=sec.read_fingerprint,
+    )
+    stack.callback(reader.close)  # registered after sim.stop, so it runs first
+    reader.start()  # never raises: a missing port shows as OFFLINE and is retried
+    services.devices["idreader"] = reader
+    if photo_decoder is not None:
+        services.devices["photo_decoder"] = photo_decoder
+
+
+def _build_backend(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    from kiosk.backend.outbox_sender import BackendOutboxSender
+    from kiosk.backend.wiring import build_client, build_simulator, read_signing_key
+
+    if config.backend.simulate:
+        hsm = simulators.get("hsm")
+        sim = build_simulator(config, hsm=hsm)
+        sim.start()
+        stack.callback(sim.close)
+        simulators["backend"] = sim
+        client = build_client(config, read_signing_key(sim.demo_kiosk_key(config.kiosk.kiosk_id)), base_url=sim.base_url)
+    else:
+        if config.backend.signing_key_file is None:
+            log.error("backend.signing_key_file is not configured: the back end is not available")
+            return
+        client = build_client(config, read_signing_key(config.resolve(config.backend.signing_key_file)))
+    stack.callback(client.close)
+    services.devices["backend"] = client
+    services.devices["outbox_sender"] = BackendOutboxSender(client)
+
+
+def _build_receipt(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    from printer.receipt.escpos_printer import EscPosReceiptPrinter, open_link
+
+    rc = config.receipt
+    if rc.simulate:
+        from printer.receipt.simulator import ReceiptPrinterSimulator
+
+        sim = ReceiptPrinterSimulator(
+            paper_lines=rc.sim_paper_lines, near_end_lines=rc.sim_near_end_lines,
+            link="tcp" if rc.transport == "tcp" else "pty",
+        ).start()
+        stack.callback(sim.stop)
+        simulators["receipt"] = sim
+        transport, address = ("tcp", sim.address_text) if rc.transport == "tcp" else ("serial", sim.device_path)
+    else:
+        transport, address = rc.transport, rc.address
+    printer = EscPosReceiptPrinter(
+        open_link(transport, address, baud=rc.baud), profile=rc.profile, paper_dots=rc.paper_dots,
+        language=rc.language, status_timeout_s=rc.status_timeout_s, job_timeout_s=rc.job_timeout_s,
+        poll_interval_s=rc.poll_interval_s,
+    )
+    stack.callback(printer.close)
+    services.devices["receipt"] = printer
+
+
+def start_outbox(
+    config: KioskConfig, services: Services, stack: contextlib.ExitStack, journal: Journal
+) -> None:
+    """The outbox shares the journal's connection and lock (a step and its message commit
+    together); the sync worker has its own connection and thread."""
+    state_dir = config.resolve(config.kiosk.state_dir)
+    key_path = config.resolve(config.outbox.key_file) if config.outbox.key_file else state_dir / "outbox.key"
+    if config.outbox.key_file is None and not key_path.exists():
+        if not config.all_simulated:
+            log.error("outbox.key_file is not configured: personal data cannot be queued")
+            return
+        add_key(key_path, "demo1")  # demo only: a real site installs its key file
+    sealer = Sealer.from_key_file(key_path)
+    services.devices["outbox"] = Outbox(journal.connection, sealer, lock=journal.lock)
+    sender = services.devices.get("outbox_sender")
+    if sender is None:
+        return
+    worker = SyncWorker(
+        Outbox(connect(state_dir / STATE_DB_NAME), sealer),
+        sender,
+        backoff=Backoff(config.outbox.backoff_base_s, config.outbox.backoff_max_s),
+        batch_size=config.outbox.batch_size,
+        lease=timedelta(seconds=config.outbox.lease_s),
+        poll_interval_s=config.outbox.poll_interval_s,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="outbox-sync", daemon=True)
+    thread.start()
+    stack.callback(lambda: (stop.set(), thread.join(timeout=5)))
+    services.devices["sync"] = worker
 
 
 def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
@@ -82,7 +210,8 @@ def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
     translator = Translator(config.kiosk.languages)
     stack = contextlib.ExitStack()
     try:
-        services, simulators = build_services(config, stack)
+        services, simulators = build_services(config, stack, conn)
+        start_outbox(config, services, stack, journal)
         flows = registered_flows()
         recovered = recover(journal, flows, services)
         for visit in recovered:

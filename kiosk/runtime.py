@@ -16,10 +16,12 @@ from typing import Any
 
 from kiosk.config import KioskConfig
 from kiosk.devices import DeviceState, DeviceStatus
+from kiosk.devices.idreader import CardInserted, CardRemoved, IdReaderEvent
 from kiosk.i18n import Translator
 from kiosk.journal import Journal
 from kiosk.prompts import Prompter
 from kiosk.visit import Flow, VisitOutcome, VisitRunner
+from offline.sync import LinkState
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +46,20 @@ class Services:
         return all(name in self.devices for name in names)
 
     def statuses(self) -> list[DeviceStatus]:
+        """Each device's :class:`DeviceStatus` (``device_status()`` where a service has one,
+        else ``status()``); services that report no device status are skipped."""
         out: list[DeviceStatus] = []
         for name, device in self.devices.items():
-            status = getattr(device, "status", None)
+            status = getattr(device, "device_status", None) or getattr(device, "status", None)
             if not callable(status):
                 continue
             try:
-                out.append(status())
+                result = status()
             except Exception as exc:  # a status call must never take the menu down
                 log.warning("status of %s failed: %s", name, type(exc).__name__)
-                out.append(DeviceStatus(name, DeviceState.FAULT, f"{name}.status_failed", "device.error", type(exc).__name__))
+                result = DeviceStatus(name, DeviceState.FAULT, f"{name}.status_failed", "device.error", type(exc).__name__)
+            if isinstance(result, DeviceStatus):
+                out.append(result)
         return out
 
 
@@ -64,6 +70,20 @@ class Business:
     key: str
     title_key: str
     description_key: str
+
+
+def mask_name(name: str) -> str:
+    """A name for the screen: the first character, then one ``*`` per remaining character."""
+    return name[:1] + "*" * max(len(name) - 1, 0) if name else ""
+
+
+@dataclass(frozen=True)
+class IdentityShown:
+    """What the home screen may show of an ID card just read: masked, no photo."""
+
+    masked_name: str
+    masked_id_number: str
+    validity: str
 
 
 class KioskCore:
@@ -81,7 +101,30 @@ class KioskCore:
         self.services = services
         self.flows = dict(flows)
         self._visit_thread: threading.Thread | None = None
-        self.identity_listeners: list[Callable[[Any], None]] = []
+        self.identity_listeners: list[Callable[[IdentityShown | None], None]] = []
+        reader = services.devices.get("idreader")
+        if reader is not None and hasattr(reader, "add_listener"):
+            reader.add_listener(self._id_reader_event)
+
+    def _id_reader_event(self, event: IdReaderEvent) -> None:
+        """On the home screen (no visit running) a card read is shown masked; a visit's own steps
+        take the reads while it runs."""
+        if self.visit_running:
+            return
+        shown: IdentityShown | None = None
+        if isinstance(event, CardInserted):
+            shown = IdentityShown(mask_name(event.card.name), event.card.masked_id_number, event.card.validity.value)
+        elif not isinstance(event, CardRemoved):
+            return
+        for listener in list(self.identity_listeners):
+            listener(shown)
+
+    def online(self) -> bool:
+        """Whether the card-management system is reachable (the sync worker's last word)."""
+        sync = self.services.devices.get("sync")
+        if sync is not None:
+            return getattr(sync, "link", None) is not LinkState.OFFLINE
+        return "backend" in self.services.devices
 
     def businesses(self) -> list[Business]:
         """The businesses this kiosk can do now: registered and with every service configured."""

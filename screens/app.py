@@ -164,12 +164,16 @@ class KioskUI(App):
             home.out_of_service_key = "home.out_of_service_staff"
         elif blocking:
             home.out_of_service_key = blocking[0].message_key
-        backend = self.core.services.devices.get("backend")
-        home.online = bool(getattr(backend, "online", True)) if backend is not None else False
+        home.online = self.core.online()
 
     def _identity_read(self, identity: Any) -> None:
-        """Called from the ID reader's thread with an identity; shown masked on the home screen."""
-        text = self.t("home.identity_read", name=identity.masked_name, id_number=identity.masked_id_number)
+        """Called from the ID reader's thread: an identity (masked) or None when the card left."""
+        if identity is None:
+            text = ""
+        elif identity.validity == "expired":
+            text = self.t("home.identity_expired", name=identity.masked_name, id_number=identity.masked_id_number)
+        else:
+            text = self.t("home.identity_read", name=identity.masked_name, id_number=identity.masked_id_number)
         Clock.schedule_once(lambda _dt: self._show_identity(text), 0)
 
     def _show_identity(self, text: str) -> None:

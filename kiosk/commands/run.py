@@ -86,7 +86,7 @@ def start(args: argparse.Namespace, profile: str | None) -> int:
             os._exit(0)
         shots = None
     elif args.tour:
-        actions = tour_actions(config)
+        actions = tour_actions(config, kiosk.simulators)
         exit_after = actions[-1][0] + 1.5
     try:
         run_ui(kiosk, screenshot_dir=shots, on_first_frame=on_first_frame, exit_after_s=exit_after, actions=actions)
@@ -95,10 +95,14 @@ def start(args: argparse.Namespace, profile: str | None) -> int:
     return 0
 
 
-def tour_actions(config: KioskConfig) -> list[tuple[float, Any]]:
-    """Home in every language, then in elder mode, each screenshotted."""
+def tour_actions(config: KioskConfig, simulators: dict[str, Any]) -> list[tuple[float, Any]]:
+    """Home in every language, then in elder mode, each screenshotted; with the simulated ID
+    reader, a card placed on it (the home screen shows the identity, masked)."""
     steps: list[tuple[float, Any]] = []
     t = 1.5
+    reader = simulators.get("idreader")
+    if reader is not None:
+        steps.append((0.5, lambda ui: reader.place("first_issue")))
     for lang in config.kiosk.languages:
         steps.append((t, lambda ui, lang=lang: (ui.switch_language(lang), ui.toggle_elder(False))))
         steps.append((t + 1.0, lambda ui: ui.take_screenshot("home")))
