@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import KioskConfig
+from kiosk.devices import DeviceError, DeviceState, DeviceStatus
 from kiosk.flows import registered_flows
 from kiosk.i18n import Translator
 from kiosk.journal import JOURNAL_SCHEMA, Journal
@@ -89,7 +90,7 @@ def build_services(
     services = Services()
     simulators: dict[str, Any] = {}
     services.devices["ledger"] = CardLedger(conn)
-    for builder in (_build_idreader, _build_backend, _build_receipt):
+    for builder in (_build_idreader, _build_backend, _build_receipt, _build_pinpad):
         builder(config, stack, services, simulators)
     return services, simulators
 
@@ -162,13 +163,57 @@ def _build_receipt(config: KioskConfig, stack: contextlib.ExitStack, services: S
         transport, address = ("tcp", sim.address_text) if rc.transport == "tcp" else ("serial", sim.device_path)
     else:
         transport, address = rc.transport, rc.address
+    try:
+        link = open_link(transport, address, baud=rc.baud)
+    except DeviceError as exc:
+        log.error("receipt printer cannot be opened: %s", exc.code)
+        services.devices["receipt"] = UnavailableDevice("receipt", exc)
+        return
     printer = EscPosReceiptPrinter(
-        open_link(transport, address, baud=rc.baud), profile=rc.profile, paper_dots=rc.paper_dots,
+        link, profile=rc.profile, paper_dots=rc.paper_dots,
         language=rc.language, status_timeout_s=rc.status_timeout_s, job_timeout_s=rc.job_timeout_s,
         poll_interval_s=rc.poll_interval_s,
     )
     stack.callback(printer.close)
     services.devices["receipt"] = printer
+
+
+def _build_pinpad(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    from hardware.pinpad.driver import EncryptedPinPad
+    from kiosk.devices.pinpad import KeyAlgorithm
+
+    sec = config.pinpad
+    port = sec.port
+    if sec.simulate:
+        from hardware.pinpad.simulator import PinPadSimulator
+
+        sim = PinPadSimulator().start()
+        stack.callback(sim.stop)
+        # Fictitious demo keys: a real pad has its keys loaded at installation (kiosk pinpad load-key).
+        sim.install_demo_keys(sec.pin_key_master_index, sec.pin_key_index, KeyAlgorithm(sec.pin_algorithm))
+        simulators["pinpad"] = sim
+        port = sim.path
+    pad = EncryptedPinPad(port, baud=sec.baud, command_set=sec.command_set, reply_timeout_s=sec.reply_timeout_s)
+    try:
+        pad.open()
+    except DeviceError as exc:
+        log.error("PIN pad cannot be opened: %s", exc.code)
+        services.devices["pinpad"] = UnavailableDevice("pinpad", exc)
+        return
+    stack.callback(pad.close)
+    services.devices["pinpad"] = pad
+
+
+class UnavailableDevice:
+    """Stands for a configured device that could not be opened: it reports itself OFFLINE (or
+    its error's state) so the home screen is out of service and the menus say why."""
+
+    def __init__(self, name: str, error: DeviceError) -> None:
+        self.name = name
+        self.error = error
+
+    def status(self) -> DeviceStatus:
+        return DeviceStatus(self.name, DeviceState.OFFLINE, self.error.code, self.error.message_key, str(self.error))
 
 
 def start_outbox(
