@@ -21,7 +21,6 @@ from kiosk.i18n import Translator
 from kiosk.journal import Journal
 from kiosk.prompts import Prompter
 from kiosk.visit import Flow, VisitOutcome, VisitRunner
-from offline.sync import LinkState
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,8 @@ class KioskCore:
         """Whether the card-management system is reachable (the sync worker's last word)."""
         sync = self.services.devices.get("sync")
         if sync is not None:
-            return getattr(sync, "link", None) is not LinkState.OFFLINE
+            # The worker's LinkState; compared by value so the UI's imports stay clear of offline/.
+            return getattr(getattr(sync, "link", None), "value", "") != "offline"
         return "backend" in self.services.devices
 
     def businesses(self) -> list[Business]:
