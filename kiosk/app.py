@@ -90,7 +90,7 @@ def build_services(
     services = Services()
     simulators: dict[str, Any] = {}
     services.devices["ledger"] = CardLedger(conn)
-    for builder in (_build_idreader, _build_backend, _build_receipt, _build_pinpad):
+    for builder in (_build_idreader, _build_smartcard, _build_cardprinter, _build_backend, _build_receipt, _build_pinpad):
         builder(config, stack, services, simulators)
     return services, simulators
 
@@ -176,6 +176,82 @@ def _build_receipt(config: KioskConfig, stack: contextlib.ExitStack, services: S
     )
     stack.callback(printer.close)
     services.devices["receipt"] = printer
+
+
+def _build_smartcard(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    """The chip station and PSAM over PC/SC (wired when the smart-card package is present)."""
+    import importlib.util
+
+    if importlib.util.find_spec("hardware.smartcard.wiring") is None:
+        return
+    from hardware.smartcard.wiring import build_smartcard
+
+    build_smartcard(config, stack, services, simulators)
+
+
+def _demo_hopper(config: KioskConfig, ledger: CardLedger) -> list[str]:
+    """The simulated hopper holds what the ledger says is in the hopper; an empty demo ledger is
+    first restocked with numbered blank cards (as staff would, by operator 'demo-setup')."""
+    from kiosk.ledger import Place
+
+    cards = ledger.cards_in(Place.HOPPER)
+    if not cards and not ledger.movements():
+        cards = ledger.register_cards(
+            [f"A{n:08d}" for n in range(1, config.cardprinter.hopper_capacity + 1)], operator="demo-setup"
+        )
+    return cards
+
+
+def _build_cardprinter(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    from printer.cardface import CardFaceRenderer, FaceLayout
+    from printer.cardprinter.driver import EmbossLayout, EvolisCardPrinter
+    from printer.cardprinter.transport import open_transport
+
+    cp = config.cardprinter
+    renderer = CardFaceRenderer(
+        FaceLayout.from_config(cp.layout), config.kiosk.font_path,
+        dpi=cp.dpi, rotation_deg=cp.face_rotation_deg, ribbon=cp.ribbon,
+    )
+    transport, address = cp.transport, cp.address
+    if cp.simulate:
+        from printer.cardprinter.simulator import CardPrinterSimulator, SlotChipStation
+
+        chip = None
+        smartcard_sim = simulators.get("smartcard")
+        if smartcard_sim is not None:
+            from hardware.smartcard.virtual import blank_card_for
+
+            chip = SlotChipStation(smartcard_sim.chip_station, card_for=blank_card_for)
+        out = Path(cp.sim_output_dir) if cp.sim_output_dir else Path(config.kiosk.state_dir) / "cardprinter-sim"
+        sim = CardPrinterSimulator(
+            _demo_hopper(config, services.devices["ledger"]),
+            chip_station=chip, output_dir=config.resolve(out),
+            link="tcp" if cp.transport == "tcp" else "pty",
+            reject_bin_capacity=cp.reject_bin_capacity, hopper_near_empty=cp.hopper_near_empty,
+            embosser_fitted=cp.embosser_fitted, mechanics_s=cp.sim_mechanics_s,
+            card_orientation_deg=cp.face_rotation_deg,
+        ).start()
+        stack.callback(sim.stop)
+        simulators["cardprinter"] = sim
+        transport = "tcp" if cp.transport == "tcp" else "serial"
+        address = sim.address
+    printer = EvolisCardPrinter(
+        open_transport(transport, address, baud=cp.baud), renderer=renderer,
+        colour_levels=cp.colour_levels, embosser_fitted=cp.embosser_fitted, emboss_name=cp.emboss_name,
+        emboss_layout=EmbossLayout(
+            cp.emboss_number_h_mm, cp.emboss_number_v_mm, 1, cp.emboss_name_h_mm, cp.emboss_name_v_mm, 2
+        ),
+        take_card_timeout_s=cp.take_card_timeout_s, poll_interval_s=cp.poll_interval_s,
+        reply_timeout_s=cp.reply_timeout_s, motion_timeout_s=cp.motion_timeout_s,
+        hopper_near_empty=cp.hopper_near_empty, ribbon_low_percent=cp.ribbon_low_percent,
+    )
+    stack.callback(printer.close)
+    try:
+        printer.open()
+    except DeviceError as exc:
+        # status() shows OFFLINE; later calls reconnect.
+        log.warning("card printer offline at start: %s", exc.code)
+    services.devices["cardprinter"] = printer
 
 
 def _build_pinpad(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
