@@ -92,6 +92,12 @@ def build_services(
     services.devices["ledger"] = CardLedger(conn)
     for builder in (_build_idreader, _build_smartcard, _build_cardprinter, _build_backend, _build_receipt, _build_pinpad):
         builder(config, stack, services, simulators)
+    if "backend" in simulators and "pinpad" in simulators:
+        # The simulated bank decrypts PIN blocks made under the simulated pad's demo key.
+        from hardware.pinpad.simulator import DemoBankPinDecoder
+        from kiosk.devices.pinpad import KeyAlgorithm
+
+        simulators["backend"].state.pin_decoder = DemoBankPinDecoder(KeyAlgorithm(config.pinpad.pin_algorithm))
     return services, simulators
 
 

@@ -330,7 +330,7 @@ class FinancialPinService:
             else:
                 # A fresh key per attempt: a refused attempt must not be replayed as the same request.
                 ack = self.bank.set_financial_pin(
-                    f"{idempotency_key}:pin{attempt}", card_number, bytes(first), self.bank_key_index
+                    f"{idempotency_key}.pin{attempt}", card_number, bytes(first), self.bank_key_index
                 )
                 if ack.accepted:
                     log.info("pin_set", extra={"purpose": purpose.value, "attempt": attempt})

@@ -439,3 +439,14 @@ class PinPadSimulator:
             wipe(self._entered)
             self._entered = None
         return k.Status.OK, block, None
+
+
+class DemoBankPinDecoder:
+    """The simulated bank's side of the demo PIN key (模拟银行): decrypts a PIN block made by a
+    pad holding :data:`DEMO_PIN_KEY`, as the bank's HSM would. For the back-end simulator only."""
+
+    def __init__(self, algorithm: KeyAlgorithm) -> None:
+        self.algorithm = algorithm
+
+    def decode(self, pin_block: bytes, account_number: str, key_index: int) -> bytes:
+        return pinblock.pin_from_block(pin_block, account_number, DEMO_PIN_KEY, self.algorithm)

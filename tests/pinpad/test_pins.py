@@ -259,7 +259,7 @@ def test_financial_pin_block_accepted_by_the_bank(
     assert bank.pins == {"C12345678": b"730418"}
     ((key, card, block, index),) = bank.requests
     assert (
-        key == "visit-42:pin1" and card == "C12345678" and len(block) == algorithm.block_size and index == 1
+        key == "visit-42.pin1" and card == "C12345678" and len(block) == algorithm.block_size and index == 1
     )
 
 
@@ -290,7 +290,7 @@ def test_financial_weak_pin_refused_by_the_bank(sim: PinPadSimulator, keyed_pad:
     )
     outcome = service.set_pin("visit-44", "C2", ACCOUNT)
     assert outcome.ok and outcome.refusals == (PinRefusal.BANK_REFUSED,)
-    assert [r[0] for r in bank.requests] == ["visit-44:pin1", "visit-44:pin2"]
+    assert [r[0] for r in bank.requests] == ["visit-44.pin1", "visit-44.pin2"]
 
 
 def test_financial_cancel_and_timeout(sim: PinPadSimulator, keyed_pad: EncryptedPinPad) -> None:

@@ -161,6 +161,13 @@ def body_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+class PinBlockDecoder(Protocol):
+    """Decrypts a financial PIN block bound to an account (the bank HSM's job): returns the PIN
+    digits (ASCII) or raises ValueError for a block that is not well formed."""
+
+    def decode(self, pin_block: bytes, account_number: str, key_index: int) -> bytes: ...
+
+
 class CardManagementState:
     """SQLite-backed state of the simulated card-management system and bank host."""
 
@@ -176,6 +183,8 @@ class CardManagementState:
     ) -> None:
         self.rules = rules
         self.hsm = hsm
+        # The bank's PIN decryption (an HSM in reality); None accepts any well-formed request.
+        self.pin_decoder: PinBlockDecoder | None = None
         self.clock = clock
         self.ca_key = ca_key
         self.photos_dir = photos_dir
@@ -762,6 +771,24 @@ class CardManagementState:
         masked = f"{account[:4]}{'*' * (len(account) - 8)}{account[-4:]}" if len(account) >= 12 else ""
         return {"card_number": card["card_number"], "account_masked": masked, "state": card["account_state"]}
 
+    def _pin_block_acceptable(self, card: sqlite3.Row, body: Mapping[str, Any]) -> bool:
+        """What the bank's HSM does: decrypt the block bound to the account, and refuse a weak PIN
+        (the same policy as the kiosk's; the birth date from the base information library)."""
+        from kiosk.pins import PinPolicy
+
+        assert self.pin_decoder is not None
+        person = self._conn.execute("SELECT birth_date FROM persons WHERE id_number = ?", (card["id_number"],)).fetchone()
+        try:
+            pin = bytearray(self.pin_decoder.decode(bytes.fromhex(body["pin_block"]), card["bank_account"] or "", int(body.get("key_index", 1))))
+        except ValueError:
+            return False
+        try:
+            birth = date.fromisoformat(person[0]) if person else None
+            return PinPolicy().refusal(pin, birth) is None
+        finally:
+            for i in range(len(pin)):
+                pin[i] = 0
+
     def _live_card(self, number: str) -> sqlite3.Row:
         card = self._card(number)
         if card["state"] == "cancelled":
@@ -788,6 +815,8 @@ class CardManagementState:
             raise Refusal("bank_account_not_opened", "open the account first")
         if card["account_state"] == "frozen":
             raise Refusal("card_state_invalid", "account frozen by a loss report")
+        if self.pin_decoder is not None and not self._pin_block_acceptable(card, body):
+            return {"card_number": card["card_number"], "accepted": False}
         self._conn.execute("UPDATE cards SET pin_set = 1 WHERE card_number = ?", (card["card_number"],))
         return {"card_number": card["card_number"], "accepted": True}
 
