@@ -388,6 +388,7 @@ def run_ui(
         screenshot_dir=screenshot_dir, exit_after_s=exit_after_s, actions=actions,
         on_first_frame=lambda: _first_frame(on_first_frame),
         heartbeat=lambda: notify("WATCHDOG=1"),
+        demo_pinpad_press=kiosk.simulators["pinpad"].press if "pinpad" in kiosk.simulators else None,
     )
 
 

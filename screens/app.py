@@ -21,7 +21,7 @@ from kivy.clock import Clock
 from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import FadeTransition, ScreenManager
 
 from kiosk.prompts import Answer, Prompt
@@ -32,6 +32,7 @@ from kiosk.voice import find_prompt
 from screens.base import PromptScreen
 from screens.generic import MessageScreen, NoticeScreen, ProgressScreen
 from screens.home import HomeScreen
+from screens.pin_entry import PinEntryScreen
 from screens.prompter import UiPrompter
 from screens.staff_entry import StaffLoginScreen, StaffMenuScreen
 
@@ -44,10 +45,11 @@ PROMPT_SCREENS: dict[str, type[PromptScreen]] = {
     "message": MessageScreen,
     "progress": ProgressScreen,
     "notice": NoticeScreen,
+    "pin_entry": PinEntryScreen,
 }
 
 
-KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv"]
+KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv", "pin_entry.kv"]
 
 
 def load_kv_files() -> None:
@@ -64,6 +66,8 @@ class KioskUI(App):
     font_scale = NumericProperty(1.0)
     clock_text = StringProperty("")
     staff_open = BooleanProperty(False)
+    # In the demo: presses a key of the simulated PIN pad (None on a real kiosk).
+    demo_pinpad_press = ObjectProperty(None, allownone=True)
 
     def __init__(
         self,
@@ -72,9 +76,11 @@ class KioskUI(App):
         staff_accounts: Any = None,
         screenshot_dir: Path | None = None,
         on_first_frame: Callable[[], None] | None = None,
+        demo_pinpad_press: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.demo_pinpad_press = demo_pinpad_press
         self.core = core
         self.staff_accounts = staff_accounts
         self.screenshot_dir = screenshot_dir

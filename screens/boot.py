@@ -21,6 +21,7 @@ def run_kiosk_ui(
     actions: list[tuple[float, Callable[[Any], None]]] | None = None,
     heartbeat: Callable[[], None] | None = None,
     heartbeat_s: float = 10.0,
+    demo_pinpad_press: Callable[[str], Any] | None = None,
 ) -> None:
     """Runs the app until it is closed (or ``exit_after_s``); ``actions`` are (delay, callable(ui))
     pairs scheduled after start (the demo's screenshot tour uses them)."""
@@ -36,7 +37,10 @@ def run_kiosk_ui(
 
     from screens.app import KioskUI
 
-    ui = KioskUI(core, staff_accounts=staff_accounts, screenshot_dir=screenshot_dir, on_first_frame=on_first_frame)
+    ui = KioskUI(
+        core, staff_accounts=staff_accounts, screenshot_dir=screenshot_dir, on_first_frame=on_first_frame,
+        demo_pinpad_press=demo_pinpad_press,
+    )
     for delay, action in actions or []:
         Clock.schedule_once(lambda _dt, a=action: a(ui), delay)
     if heartbeat is not None:
