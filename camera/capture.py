@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,7 +125,13 @@ class OpenCVCamera:
         self._rgb = self._ir = None
 
     def status(self) -> DeviceStatus:
-        if self._rgb is None or not self._rgb.isOpened():
+        if self._rgb is None:
+            # Closed between visits (the face step opens it): present if its device node is.
+            node = self.device if isinstance(self.device, str) else f"/dev/video{self.device}"
+            if os.path.exists(node):
+                return DeviceStatus(DEVICE, DeviceState.READY, "camera.idle", "device.ready", node)
+            return DeviceStatus(DEVICE, DeviceState.OFFLINE, "camera.unavailable", "camera.unavailable", node)
+        if not self._rgb.isOpened():
             return DeviceStatus(DEVICE, DeviceState.OFFLINE, "camera.unavailable", "camera.unavailable")
         if self._last_error:
             return DeviceStatus(
@@ -308,9 +315,8 @@ class SimulatedCamera:
                 DEVICE, DeviceState.OFFLINE, "camera.unavailable", "camera.unavailable", "simulated"
             )
         if not self._opened:
-            return DeviceStatus(
-                DEVICE, DeviceState.OFFLINE, "camera.closed", "camera.unavailable", "simulated"
-            )
+            # Closed between visits (the face step opens it): a simulated camera is always there.
+            return DeviceStatus(DEVICE, DeviceState.READY, "camera.idle", "device.ready", "simulated")
         return DeviceStatus(DEVICE, DeviceState.READY, detail="simulated")
 
     def __enter__(self) -> Self:

@@ -25,9 +25,10 @@ from kiosk.flows import registered_flows
 from kiosk.i18n import Translator
 from kiosk.journal import JOURNAL_SCHEMA, Journal
 from kiosk.ledger import LEDGER_SCHEMA, CardLedger
-from kiosk.audit import AUDIT_SCHEMA
+from kiosk.audit import AUDIT_SCHEMA, AuditLog, hmac_sm3
+from kiosk.face_lock import FACE_LOCK_SCHEMA, FaceLock
 from offline.outbox import OUTBOX_COMPONENT, OUTBOX_SCHEMA, Outbox
-from offline.sealing import Sealer, add_key
+from offline.sealing import Sealer, add_key, read_key_file
 from offline.sync import Backoff, LinkState, SyncWorker
 from kiosk.logs import configure_logging
 from kiosk.recovery import RecoveredVisit, recover
@@ -47,6 +48,7 @@ def state_components() -> dict[str, tuple[str, ...]]:
         "ledger": LEDGER_SCHEMA,
         "audit": AUDIT_SCHEMA,
         OUTBOX_COMPONENT: OUTBOX_SCHEMA,
+        "face_lock": FACE_LOCK_SCHEMA,
     }
 
 
@@ -90,7 +92,10 @@ def build_services(
     services = Services()
     simulators: dict[str, Any] = {}
     services.devices["ledger"] = CardLedger(conn)
-    for builder in (_build_idreader, _build_smartcard, _build_cardprinter, _build_backend, _build_receipt, _build_pinpad):
+    for builder in (
+        _build_idreader, _build_smartcard, _build_cardprinter, _build_backend, _build_receipt, _build_pinpad,
+        _build_camera,
+    ):
         builder(config, stack, services, simulators)
     if "backend" in simulators and "pinpad" in simulators:
         # The simulated bank decrypts PIN blocks made under the simulated pad's demo key.
@@ -286,6 +291,42 @@ def _build_pinpad(config: KioskConfig, stack: contextlib.ExitStack, services: Se
     services.devices["pinpad"] = pad
 
 
+def _build_camera(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
+    """The camera and the face pipeline. The pipeline's worker process (~2 s to load the models)
+    is started by the face step and stopped after it."""
+    from camera.capture import OpenCVCamera, SimulatedCamera
+    from camera.cardphoto import CardPhotoSpec
+    from camera.liveness import LivenessSettings
+    from camera.pipeline import FacePipeline
+    from camera.quality import QualityThresholds
+    from camera.worker import WorkerConfig
+
+    cam, face = config.camera, config.face
+    if cam.simulate:
+        source: Any = SimulatedCamera(
+            [config.resolve(Path(p)) for p in cam.sim_source], fps=cam.sim_fps,
+            noise_sigma=cam.sim_noise_sigma, ir=cam.sim_ir or None,
+        )
+        simulators["camera"] = source
+    else:
+        source = OpenCVCamera(
+            cam.device, width=cam.width, height=cam.height, fps=cam.fps, buffer_size=cam.buffer_size,
+            ir_device=cam.ir_device or None, fourcc=cam.fourcc,
+        )
+    worker = WorkerConfig(
+        detect_width=face.detect_width, accept_distance=face.accept_distance, reject_distance=face.reject_distance,
+        liveness=LivenessSettings(
+            challenges=face.liveness_challenges, time_limit_s=face.liveness_time_limit_s,
+            blink_ratio=face.blink_ratio, turn_deg=face.turn_deg, identity_distance=face.identity_distance,
+        ),
+        thresholds=QualityThresholds(min_face_width_ratio=face.min_face_width_ratio),
+        card_spec=CardPhotoSpec(jpeg_quality=face.card_photo_quality, max_bytes=face.card_photo_max_kb * 1024),
+        require_ir=bool(cam.ir_device) or cam.sim_ir != "",
+    )
+    services.devices["camera"] = source
+    services.devices["face"] = FacePipeline(source, worker)
+
+
 class UnavailableDevice:
     """Stands for a configured device that could not be opened: it reports itself OFFLINE (or
     its error's state) so the home screen is out of service and the menus say why."""
@@ -298,18 +339,35 @@ class UnavailableDevice:
         return DeviceStatus(self.name, DeviceState.OFFLINE, self.error.code, self.error.message_key, str(self.error))
 
 
+def site_key_file(config: KioskConfig) -> Path | None:
+    """The kiosk's key file (``[outbox] key_file``): SM4 keys, newest first. The demo creates
+    one in its state directory; a real site installs its own (mode 0600)."""
+    state_dir = config.resolve(config.kiosk.state_dir)
+    key_path = config.resolve(config.outbox.key_file) if config.outbox.key_file else state_dir / "outbox.key"
+    if config.outbox.key_file is None and not key_path.exists():
+        if not config.all_simulated:
+            log.error("outbox.key_file is not configured: personal data cannot be kept")
+            return None
+        add_key(key_path, "demo1")  # demo only
+    return key_path
+
+
+def derived_key(key_path: Path, purpose: str) -> bytes:
+    """A key for one purpose (face lock, audit MAC) derived from the newest site key, so one key
+    file is all a site installs."""
+    keys, order = read_key_file(key_path)
+    return hmac_sm3(keys[order[0]], b"kiosk/" + purpose.encode("ascii"))
+
+
 def start_outbox(
     config: KioskConfig, services: Services, stack: contextlib.ExitStack, journal: Journal
 ) -> None:
     """The outbox shares the journal's connection and lock (a step and its message commit
     together); the sync worker has its own connection and thread."""
     state_dir = config.resolve(config.kiosk.state_dir)
-    key_path = config.resolve(config.outbox.key_file) if config.outbox.key_file else state_dir / "outbox.key"
-    if config.outbox.key_file is None and not key_path.exists():
-        if not config.all_simulated:
-            log.error("outbox.key_file is not configured: personal data cannot be queued")
-            return
-        add_key(key_path, "demo1")  # demo only: a real site installs its key file
+    key_path = site_key_file(config)
+    if key_path is None:
+        return
     sealer = Sealer.from_key_file(key_path)
     services.devices["outbox"] = Outbox(journal.connection, sealer, lock=journal.lock)
     sender = services.devices.get("outbox_sender")
@@ -339,6 +397,13 @@ def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
     try:
         services, simulators = build_services(config, stack, conn)
         start_outbox(config, services, stack, journal)
+        key_path = site_key_file(config)
+        if key_path is not None:
+            services.devices["face_lock"] = FaceLock(
+                conn, derived_key(key_path, "face_lock"),
+                failures_before_lock=config.face.failures_before_lock, lock_minutes=config.face.lock_minutes,
+            )
+            services.devices["audit"] = AuditLog(conn, derived_key(key_path, "audit"))
         flows = registered_flows()
         recovered = recover(journal, flows, services)
         for visit in recovered:

@@ -232,3 +232,16 @@ def test_real_v4l2_camera_gives_640x480_frames() -> None:
     with OpenCVCamera("/dev/video0", width=640, height=480) as camera:
         frame = camera.read()
     assert frame is not None and frame.rgb.shape == (480, 640, 3), camera.refused_settings
+
+
+def test_a_closed_camera_between_visits_reports_idle_not_offline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from camera.capture import OpenCVCamera
+
+    assert SimulatedCamera([]).status().state is DeviceState.READY
+    node = tmp_path / "video9"
+    absent = OpenCVCamera(str(node))
+    assert absent.status().state is DeviceState.OFFLINE
+    node.write_bytes(b"")
+    present = OpenCVCamera(str(node))
+    status = present.status()
+    assert (status.state, status.code) == (DeviceState.READY, "camera.idle")
