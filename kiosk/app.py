@@ -190,14 +190,54 @@ def _build_receipt(config: KioskConfig, stack: contextlib.ExitStack, services: S
 
 
 def _build_smartcard(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
-    """The chip station and PSAM over PC/SC (wired when the smart-card package is present)."""
-    import importlib.util
+    """The chip station and PSAM over PC/SC. Simulated: pcscd + vsmartcard-vpcd with a virtual
+    PSAM in slot 1; the card printer simulator puts blank virtual cards into slot 0."""
+    from hardware.smartcard.keys import HsmKeyBackend, PsamKeyBackend, SimulatedHsm
+    from hardware.smartcard.sscard import ChipStation
 
-    if importlib.util.find_spec("hardware.smartcard.wiring") is None:
-        return
-    from hardware.smartcard.wiring import build_smartcard
+    sc = config.smartcard
+    if sc.simulate:
+        from hardware.smartcard.pcscd import PcscDaemon
+        from hardware.smartcard.virtual import SmartCardSimulator
 
-    build_smartcard(config, stack, services, simulators)
+        if sc.sim_start_pcscd:
+            try:
+                daemon = PcscDaemon().start()
+            except Exception as exc:  # no pcscd here: the chip station reports itself offline
+                log.error("pcscd cannot be started: %s", type(exc).__name__)
+                return
+            stack.callback(daemon.stop)
+        sim = SmartCardSimulator().start()
+        stack.callback(sim.stop)
+        simulators["smartcard"] = sim
+        # The simulated card-management HSM holds the same root keys as the virtual cards.
+        simulators["hsm"] = SimulatedHsm()
+        encoder, psam = sim.card_reader, sim.psam_reader
+    else:
+        encoder, psam = sc.encoder_reader, sc.psam_reader
+    if sc.key_backend == "psam":
+        keys: Any = PsamKeyBackend(psam, key_level=sc.psam_key_level, auto_level=sc.psam_auto_level)
+        stack.callback(keys.close)
+        services.devices["psam"] = keys
+    else:
+        keys = HsmKeyBackend(_BackendHsmTransport(services))
+    services.devices["smartcard"] = ChipStation(encoder, keys, photo_chunk=sc.photo_chunk, card_wait_s=sc.card_wait_s)
+
+
+class _BackendHsmTransport:
+    """Key work through the card-management HSM (satisfies ``kiosk.devices.smartcard.HsmTransport``)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def key_work(self, request: Any) -> bytes:
+        from kiosk.backend.api import KeyWorkOperation
+
+        result = self.services.backend.hsm_key_work(
+            request.application_id, KeyWorkOperation(request.operation), request.key_name,
+            request.diversifier, bytes(request.data),
+        )
+        return bytes(result.output)
 
 
 def _demo_hopper(config: KioskConfig, ledger: CardLedger) -> list[str]:
@@ -232,7 +272,8 @@ def _build_cardprinter(config: KioskConfig, stack: contextlib.ExitStack, service
         if smartcard_sim is not None:
             from hardware.smartcard.virtual import blank_card_for
 
-            chip = SlotChipStation(smartcard_sim.chip_station, card_for=blank_card_for)
+            algorithm = config.smartcard.sim_algorithm
+            chip = SlotChipStation(smartcard_sim.chip_station, card_for=lambda n: blank_card_for(n, algorithm))
         out = Path(cp.sim_output_dir) if cp.sim_output_dir else Path(config.kiosk.state_dir) / "cardprinter-sim"
         sim = CardPrinterSimulator(
             _demo_hopper(config, services.devices["ledger"]),
