@@ -259,7 +259,8 @@ def parse_reply(raw: bytes) -> Reply:
         raise ProtocolError("reply is not ASCII") from None
     if not text or any(not (0x20 <= ord(ch) < 0x7F) for ch in text):
         raise ProtocolError("empty reply or control characters in it")
-    if text.startswith("ERR"):
+    # "ERR <code>" is an error reply; a status-flags reply may itself begin with "ERR_MECHANICAL".
+    if text == "ERR" or text.startswith("ERR "):
         code = text[3:].strip()
         try:
             return Reply(text, ErrorCode(code))

@@ -97,3 +97,11 @@ def test_reply_parsers_raise_only_protocol_error(raw):
         except p.ProtocolError:
             pass
     p.parse_flags(reply)
+
+
+def test_a_flags_reply_starting_with_err_mechanical_is_not_an_error_reply() -> None:
+    from printer.cardprinter import protocol as p
+
+    reply = p.parse_reply(b"ERR_MECHANICAL,INF_CARD_PRINT\r")
+    assert reply.error is None
+    assert p.Flag.ERR_MECHANICAL in p.parse_flags(reply)

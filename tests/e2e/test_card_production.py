@@ -108,3 +108,59 @@ def test_social_security_pin_changed_from_the_default_on_the_chip_then_verified(
 
     with pytest.raises(PinWrongError):
         station.verify_pin(bytearray(b"123456"))
+
+
+@pytest.mark.parametrize(
+    ("fault", "params", "stage", "reason"),
+    [
+        ("jam", {"stage": "print"}, "print", "JAM"),
+        ("jam", {"stage": "eject"}, "eject", "JAM"),
+        ("ribbon_out", {}, "print", "MISPRINT"),
+        ("card_not_taken", {}, "eject", "NOT_TAKEN"),
+        ("hopper_empty", {}, "feed", None),
+    ],
+)
+def test_every_printer_fault_leaves_the_card_in_a_known_place_and_the_ledger_balanced(
+    demo_kiosk: Kiosk, fault: str, params: dict, stage: str, reason: str | None
+) -> None:
+    """The fault hits a card on its way; the error says who must act; the card ends in the
+    reject bin (or never left the hopper), the ledger records it, and the counts agree."""
+    from kiosk.devices import Audience
+    from kiosk.devices.cardprinter import CardPrinterError
+    from kiosk.ledger import RejectReason
+
+    services = demo_kiosk.core.services
+    printer, station, ledger = services.cardprinter, services.smartcard, services.ledger
+    sim = demo_kiosk.simulators["cardprinter"]
+    hopper_before = len(ledger.cards_in(Place.HOPPER))
+    if stage == "feed":
+        sim.inject(fault, count=1, **params)
+        with pytest.raises(CardPrinterError) as error:
+            printer.feed_to_chip_station()
+        assert error.value.audience in (Audience.STAFF, Audience.ENGINEER)
+        assert len(ledger.cards_in(Place.HOPPER)) == hopper_before
+        assert balanced(demo_kiosk)
+        return
+    fed = printer.feed_to_chip_station()
+    number = fed.card_number or ledger.cards_in(Place.HOPPER)[0]
+    ledger.feed(number, visit_id="V-fault")
+    station.personalize(card_data("D1357924"))
+    if stage == "eject":
+        printer.print_face(face(card_data("D1357924").card_number))
+    sim.inject(fault, count=1, **params)
+    outcome = None
+    try:
+        if stage == "print":
+            printer.print_face(face(card_data("D1357924").card_number))
+        else:
+            outcome = printer.eject_to_citizen(timeout_s=0.5)
+    except CardPrinterError as error:
+        assert error.audience in (Audience.STAFF, Audience.ENGINEER)
+        assert error.position is not None
+    if outcome is None or outcome.outcome is not EjectOutcome.RETRACTED:
+        recovered = printer.recover("visit_failed")
+        assert recovered.rejected or recovered.found_at is CardPosition.REJECT_BIN
+    assert printer.where_is_card() in (CardPosition.NONE, CardPosition.REJECT_BIN)
+    ledger.reject(number, RejectReason[reason], visit_id="V-fault")
+    assert ledger.card(number).place is Place.REJECT_BIN
+    assert balanced(demo_kiosk)
