@@ -31,6 +31,7 @@ from kiosk.visit import VisitOutcome
 from kiosk.voice import find_prompt
 from screens.base import PromptScreen
 from screens.generic import MessageScreen, NoticeScreen, ProgressScreen
+from screens.face import FaceScreen
 from screens.home import HomeScreen
 from screens.pin_entry import PinEntryScreen
 from screens.prompter import UiPrompter
@@ -46,10 +47,11 @@ PROMPT_SCREENS: dict[str, type[PromptScreen]] = {
     "progress": ProgressScreen,
     "notice": NoticeScreen,
     "pin_entry": PinEntryScreen,
+    "face": FaceScreen,
 }
 
 
-KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv", "pin_entry.kv"]
+KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv", "pin_entry.kv", "face.kv"]
 
 
 def load_kv_files() -> None:
