@@ -58,7 +58,10 @@ def test_preview_shows_the_face_box_and_keeps_running_while_a_match_runs(make_ui
         shown = preview.frames_shown - before
         fps = shown / (elapsed + 0.5)
         # A real figure: the preview drew frames the whole time the match ran.
+        print(f"preview drew {fps:.1f} frames/s while a match ran for {elapsed:.2f} s")
         assert fps >= 10, f"preview stalled while matching: {fps:.1f} frames/s"
+        shot = h.ui.take_screenshot("face")
+        assert shot is not None
         assert getattr(matches[0], "decision", None) is not None, matches[0]
         assert elapsed > 0.05, "the match returned at once: nothing was measured"
         h.screen.cancel()
