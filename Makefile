@@ -11,6 +11,7 @@ test: setup
 
 lint: setup
 	@.venv/bin/lint-imports
+	@.venv/bin/ruff check --select F,E9 kiosk screens hardware printer camera offline bench tests
 
 lock:
 	.venv/bin/uv pip compile -q -p 3.11 --generate-hashes --override overrides.txt requirements.in -o requirements.lock

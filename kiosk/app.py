@@ -29,7 +29,7 @@ from kiosk.audit import AUDIT_SCHEMA, AuditLog, hmac_sm3
 from kiosk.face_lock import FACE_LOCK_SCHEMA, FaceLock
 from offline.outbox import OUTBOX_COMPONENT, OUTBOX_SCHEMA, Outbox
 from offline.sealing import Sealer, add_key, read_key_file
-from offline.sync import Backoff, LinkState, SyncWorker
+from offline.sync import Backoff, SyncWorker
 from kiosk.logs import configure_logging
 from kiosk.recovery import RecoveredVisit, recover
 from kiosk.runtime import KioskCore, Services

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import os
 import tomllib
 import types
 import typing

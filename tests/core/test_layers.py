@@ -62,3 +62,12 @@ def test_device_interfaces_import_nothing_else_from_the_core() -> None:
             stripped = line.strip()
             if stripped.startswith(("import kiosk", "from kiosk")):
                 assert stripped.startswith(("from kiosk.devices", "import kiosk.devices")), f"{path.name}: {stripped}"
+
+
+def test_no_undefined_names_unused_imports_or_syntax_errors() -> None:
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    out = subprocess.run(
+        [ruff, "check", "--select", "F,E9", "--no-cache", *PACKAGES, "bench", "tests"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout
