@@ -18,11 +18,25 @@ import numpy as np
 
 from kiosk.devices.camera import FaceBox
 
-with warnings.catch_warnings():
-    # face_recognition_models imports pkg_resources (setuptools<81): a deprecation warning only.
-    warnings.simplefilter("ignore", UserWarning)
-    import face_recognition
-    from face_recognition import api as _fr_api
+_fr_lock = threading.Lock()
+_fr_modules: tuple[Any, Any] | None = None
+
+
+def _face_recognition() -> tuple[Any, Any]:
+    """face_recognition and its api module, imported on first use: the import loads the dlib models
+    (~1.5 s, ~150 MB), which only the face worker process and the tools need, not the kiosk's own
+    process at start-up."""
+    global _fr_modules
+    with _fr_lock:
+        if _fr_modules is None:
+            with warnings.catch_warnings():
+                # face_recognition_models imports pkg_resources (setuptools<81): a deprecation warning only.
+                warnings.simplefilter("ignore", UserWarning)
+                import face_recognition
+                from face_recognition import api
+
+            _fr_modules = (face_recognition, api)
+        return _fr_modules
 
 # 68-point indices (iBUG 300-W): eyes 36–41 (subject's right) and 42–47 (subject's left).
 RIGHT_EYE = slice(36, 42)
@@ -130,6 +144,7 @@ class FaceAnalyzer:
             factor = width / self.detect_width
             small = cv2.resize(rgb, (self.detect_width, round(height / factor)), interpolation=cv2.INTER_AREA)
         with _DLIB_LOCK:
+            face_recognition, _ = _face_recognition()
             found = face_recognition.face_locations(
                 np.ascontiguousarray(small),
                 number_of_times_to_upsample=self.upsample if upsample is None else upsample,
@@ -140,7 +155,8 @@ class FaceAnalyzer:
 
     def landmarks(self, rgb: np.ndarray, box: FaceBox) -> np.ndarray:
         with _DLIB_LOCK:
-            shape = _fr_api.pose_predictor_68_point(rgb, _fr_api._css_to_rect(box.as_css()))
+            _, fr_api = _face_recognition()
+            shape = fr_api.pose_predictor_68_point(rgb, fr_api._css_to_rect(box.as_css()))
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
     def observe(self, rgb: np.ndarray, box: FaceBox) -> FaceObservation:
@@ -152,6 +168,7 @@ class FaceAnalyzer:
     def encode(self, rgb: np.ndarray, box: FaceBox, *, jitters: int = 1) -> np.ndarray:
         """The 128-D face_recognition encoding (template, 特征值) of the face in ``box``."""
         with _DLIB_LOCK:
+            face_recognition, _ = _face_recognition()
             encodings = face_recognition.face_encodings(
                 np.ascontiguousarray(rgb), known_face_locations=[box.as_css()], num_jitters=jitters
             )
