@@ -95,6 +95,7 @@ class KioskUI(App):
         self.manager: ScreenManager | None = None
         self.shots: list[Path] = []
         self.spoken: list[str] = []
+        self._identity: Any = None
         self._sound: Any = None
 
     # -- text ---------------------------------------------------------------------------------
@@ -126,6 +127,7 @@ class KioskUI(App):
             return
         home = self.manager.get_screen("home")
         home.retranslate()
+        home.identity_text = self._identity_text(self._identity)
         current = self.manager.current_screen
         if isinstance(current, PromptScreen) and current.prompt is not None:
             current.fill()
@@ -176,13 +178,18 @@ class KioskUI(App):
 
     def _identity_read(self, identity: Any) -> None:
         """Called from the ID reader's thread: an identity (masked) or None when the card left."""
+        self._identity = identity
+        text = self._identity_text(identity)
+        Clock.schedule_once(lambda _dt: self._show_identity(text), 0)
+
+    def _identity_text(self, identity: Any) -> str:
         if identity is None:
             text = ""
         elif identity.validity == "expired":
             text = self.t("home.identity_expired", name=identity.masked_name, id_number=identity.masked_id_number)
         else:
             text = self.t("home.identity_read", name=identity.masked_name, id_number=identity.masked_id_number)
-        Clock.schedule_once(lambda _dt: self._show_identity(text), 0)
+        return text
 
     def _show_identity(self, text: str) -> None:
         if self.manager is not None:

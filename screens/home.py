@@ -21,7 +21,7 @@ class HomeScreen(Screen):
     hint_offset = NumericProperty(0)
 
     def on_enter(self, *args: object) -> None:
-        self._pulse = Animation(hint_offset=24, duration=0.8) + Animation(hint_offset=0, duration=0.8)
+        self._pulse = Animation(hint_offset=16, duration=0.8) + Animation(hint_offset=0, duration=0.8)
         self._pulse.repeat = True
         self._pulse.start(self)
 

@@ -202,3 +202,17 @@ def test_a_prompt_with_a_voice_key_is_spoken_and_shown(make_ui) -> None:
     assert "请将身份证放在感应区" in texts
     h.screen.cancel()
     h.wait_for(lambda: not h.core.visit_running)
+
+
+def test_the_card_read_on_home_is_shown_masked_in_the_chosen_language(make_ui) -> None:
+    from kiosk.runtime import IdentityShown
+
+    h = make_ui()
+    home = h.ui.manager.get_screen("home")
+    h.ui._identity_read(IdentityShown("张**", "110101********0048", "valid"))
+    h.wait_for(lambda: home.identity_text.startswith("已读取身份证"))
+    assert "110101********0048" in home.identity_text
+    h.ui.switch_language("en")
+    assert home.identity_text.startswith("ID card read")
+    h.ui._identity_read(None)
+    h.wait_for(lambda: home.identity_text == "")
