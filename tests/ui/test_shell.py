@@ -218,3 +218,44 @@ def test_the_card_read_on_home_is_shown_masked_in_the_chosen_language(make_ui) -
     assert home.identity_text.startswith("ID card read")
     h.ui._identity_read(None)
     h.wait_for(lambda: home.identity_text == "")
+
+
+def test_progress_screen_says_what_happens_and_what_comes_next(make_ui) -> None:
+    def produce(ctx):
+        ctx.show(Prompt("progress", {
+            "title_key": "app.title",
+            "stages": [("ui.please_wait", "done"), ("home.insert_id", "now"), ("notice.title", "next")],
+            "fraction": 0.4, "eta_s": 75,
+        }))
+        ctx.ask(Prompt("message", {"body_key": "home.choose"}, choices=("ok",), timeout_s=30))
+
+    h = make_ui(flows=business(Step("produce", produce)))
+    h.ui.start_business("test_business")
+    h.wait_for(lambda: h.ui.manager.get_screen("progress").ids.panel.fraction == 0.4)
+    panel = h.ui.manager.get_screen("progress").ids.panel
+    lines = [w.text for w in panel.ids.stage_list.children][::-1]
+    assert lines[0].startswith("√ 已完成") and lines[1].startswith("▶ 正在进行") and lines[2].startswith("○ 稍后")
+    texts = [w.text for w in panel.walk() if getattr(w, "text", "")]
+    assert "已完成 40%，约还需 75 秒" in texts
+    h.wait_for(lambda: h.ui.manager.current == "message")
+    h.screen.cancel()
+    h.wait_for(lambda: not h.core.visit_running)
+
+
+def test_one_time_notice_screen_shows_reason_missing_todo_and_where(make_ui) -> None:
+    def refuse(ctx):
+        ctx.ask(Prompt("notice", {
+            "reason_key": "notice.reason_unknown", "missing_keys": ["notice.todo_counter"],
+            "todo_key": "notice.todo_counter", "where": "示例路 100 号", "printed": True,
+        }, choices=("done",), timeout_s=60))
+
+    h = make_ui(flows=business(Step("refuse", refuse)))
+    h.ui.start_business("test_business")
+    h.wait_for(lambda: h.ui.manager.current == "notice")
+    ids = h.screen.ids
+    assert ids.reason.text == "业务暂时无法办理"
+    assert ids.missing.text == "· 请携带本人身份证到柜台办理"
+    assert ids.where.text == "示例路 100 号"
+    assert ids.printed.text == "告知单已打印，请取走"
+    h.screen.answer("done")
+    h.wait_for(lambda: not h.core.visit_running)
