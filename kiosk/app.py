@@ -401,21 +401,19 @@ def derived_key(key_path: Path, purpose: str) -> bytes:
 
 
 def start_outbox(
-    config: KioskConfig, services: Services, stack: contextlib.ExitStack, journal: Journal
+    config: KioskConfig, services: Services, stack: contextlib.ExitStack, journal: Journal, key_path: Path
 ) -> None:
     """The outbox shares the journal's connection and lock (a step and its message commit
     together); the sync worker has its own connection and thread."""
     state_dir = config.resolve(config.kiosk.state_dir)
-    key_path = site_key_file(config)
-    if key_path is None:
-        return
     sealer = Sealer.from_key_file(key_path)
     services.devices["outbox"] = Outbox(journal.connection, sealer, lock=journal.lock)
     sender = services.devices.get("outbox_sender")
     if sender is None:
         return
+    worker_conn = connect(state_dir / STATE_DB_NAME)
     worker = SyncWorker(
-        Outbox(connect(state_dir / STATE_DB_NAME), sealer),
+        Outbox(worker_conn, sealer),
         sender,
         backoff=Backoff(config.outbox.backoff_base_s, config.outbox.backoff_max_s),
         batch_size=config.outbox.batch_size,
@@ -425,7 +423,7 @@ def start_outbox(
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="outbox-sync", daemon=True)
     thread.start()
-    stack.callback(lambda: (stop.set(), thread.join(timeout=5)))
+    stack.callback(lambda: (stop.set(), thread.join(timeout=5), worker_conn.close()))
     services.devices["sync"] = worker
 
 
@@ -437,9 +435,9 @@ def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
     stack = contextlib.ExitStack()
     try:
         services, simulators = build_services(config, stack, conn)
-        start_outbox(config, services, stack, journal)
         key_path = site_key_file(config)
         if key_path is not None:
+            start_outbox(config, services, stack, journal, key_path)
             services.devices["face_lock"] = FaceLock(
                 conn, derived_key(key_path, "face_lock"),
                 failures_before_lock=config.face.failures_before_lock, lock_minutes=config.face.lock_minutes,
