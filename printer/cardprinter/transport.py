@@ -11,6 +11,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from printer.cardprinter.protocol import CR, MAX_REPLY_BYTES
@@ -47,6 +48,19 @@ class _ReplyBuffer:
         reply = bytes(self.buf[:end])
         del self.buf[: end + 1]
         return reply
+
+    def read(self, timeout_s: float, read_chunk: Callable[[float], bytes]) -> bytes:
+        """The next CR-terminated reply: buffered bytes first, then ``read_chunk(seconds_left)``
+        (which raises :class:`LinkError` on a dead link) until a reply is whole or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            reply = self.take()
+            if reply is not None:
+                return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LinkError("no reply in time")
+            self.buf += read_chunk(left)
 
 
 class TcpTransport:
@@ -94,26 +108,22 @@ class TcpTransport:
     def read_reply(self, timeout_s: float) -> bytes:
         if self._sock is None:
             raise LinkError("not connected")
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = self._replies.take()
-            if reply is not None:
-                return reply
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LinkError("no reply in time")
-            try:
-                self._sock.settimeout(left)
-                chunk = self._sock.recv(4096)
-            except TimeoutError as exc:
-                raise LinkError("no reply in time") from exc
-            except OSError as exc:
-                self.close()
-                raise LinkError(f"recv: {exc}") from exc
-            if not chunk:
-                self.close()
-                raise LinkError("printer closed the link")
-            self._replies.buf += chunk
+        return self._replies.read(timeout_s, self._recv)
+
+    def _recv(self, left: float) -> bytes:
+        assert self._sock is not None
+        try:
+            self._sock.settimeout(left)
+            chunk = self._sock.recv(4096)
+        except TimeoutError as exc:
+            raise LinkError("no reply in time") from exc
+        except OSError as exc:
+            self.close()
+            raise LinkError(f"recv: {exc}") from exc
+        if not chunk:
+            self.close()
+            raise LinkError("printer closed the link")
+        return chunk
 
 
 class _FdTransport:
@@ -146,24 +156,20 @@ class _FdTransport:
     def read_reply(self, timeout_s: float) -> bytes:
         if self._fd is None:
             raise LinkError("not open")
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = self._replies.take()
-            if reply is not None:
-                return reply
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LinkError("no reply in time")
-            readable, _, _ = select.select([self._fd], [], [], left)
-            if not readable:
-                raise LinkError("no reply in time")
-            try:
-                chunk = os.read(self._fd, 4096)
-            except OSError as exc:
-                raise LinkError(f"read {self.path}: {exc}") from exc
-            if not chunk:
-                raise LinkError("device closed")
-            self._replies.buf += chunk
+        return self._replies.read(timeout_s, self._read)
+
+    def _read(self, left: float) -> bytes:
+        assert self._fd is not None
+        readable, _, _ = select.select([self._fd], [], [], left)
+        if not readable:
+            raise LinkError("no reply in time")
+        try:
+            chunk = os.read(self._fd, 4096)
+        except OSError as exc:
+            raise LinkError(f"read {self.path}: {exc}") from exc
+        if not chunk:
+            raise LinkError("device closed")
+        return chunk
 
 
 class UsbPrinterTransport(_FdTransport):
@@ -230,20 +236,16 @@ class SerialTransport:
     def read_reply(self, timeout_s: float) -> bytes:
         if self._port is None:
             raise LinkError("not open")
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = self._replies.take()
-            if reply is not None:
-                return reply
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LinkError("no reply in time")
-            try:
-                self._port.timeout = min(left, 0.2)
-                chunk = self._port.read(max(1, self._port.in_waiting))
-            except Exception as exc:
-                raise LinkError(f"read {self.path}: {exc}") from exc
-            self._replies.buf += chunk
+        return self._replies.read(timeout_s, self._read)
+
+    def _read(self, left: float) -> bytes:
+        """What has arrived within ``left`` (at most 0.2 s), possibly nothing."""
+        assert self._port is not None
+        try:
+            self._port.timeout = min(left, 0.2)
+            return bytes(self._port.read(max(1, self._port.in_waiting)))
+        except Exception as exc:  # pyserial raises SerialException/OSError
+            raise LinkError(f"read {self.path}: {exc}") from exc
 
 
 def open_transport(kind: str, address: str, *, baud: int = 9600) -> Transport:
