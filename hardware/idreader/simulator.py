@@ -20,12 +20,12 @@ import random
 import select
 import threading
 import time
-import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
 from hardware.idreader import protocol as p
+from hardware.ptylink import PseudoTerminal
 from kiosk.devices.idreader import BadChecksumError, CardType, FrameError
 
 log = logging.getLogger(__name__)
@@ -241,8 +241,8 @@ class IdReaderSimulator:
         self._finds_since_flip = 0
         self._selected = False
         self._faults: list[_Fault] = []
+        self._pty: PseudoTerminal | None = None
         self._master: int | None = None
-        self._slave: int | None = None
         self._path = ""
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -261,11 +261,8 @@ class IdReaderSimulator:
     def start(self) -> IdReaderSimulator:
         if self._thread is not None:
             return self
-        master, slave = os.openpty()
-        # Raw mode before anyone opens the slave: no echo, no CR/LF translation of binary frames.
-        tty.setraw(slave)
-        self._master, self._slave = master, slave
-        self._path = os.ttyname(slave)
+        self._pty = PseudoTerminal()
+        self._master, self._path = self._pty.master, self._pty.path
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="idreader-simulator", daemon=True)
         self._thread.start()
@@ -277,13 +274,10 @@ class IdReaderSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = None
+        if self._pty is not None:
+            self._pty.close()
+            self._pty = None
+        self._master = None
 
     def __enter__(self) -> Self:
         return self.start()

@@ -20,7 +20,6 @@ import os
 import select
 import threading
 import time
-import tty
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any, Self
 from hardware.pinpad import kmy3501 as k
 from hardware.pinpad import pinblock
 from hardware.pinpad.commandset import ETX, STX
+from hardware.ptylink import PseudoTerminal
 from kiosk.devices.pinpad import KeyAlgorithm, PinPadError, wipe
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ class PinPadSimulator:
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pty: PseudoTerminal | None = None
         self._master: int | None = None
-        self._slave: int | None = None
         self._path = ""
         self._faults: dict[str, int | None] = {}
         self._keys: dict[tuple[int, int | None], _Key] = {}
@@ -103,10 +103,8 @@ class PinPadSimulator:
     def start(self) -> PinPadSimulator:
         if self._thread is not None:
             return self
-        master, slave = os.openpty()
-        tty.setraw(slave)  # binary frames: no echo, no CR/LF translation
-        self._master, self._slave = master, slave
-        self._path = os.ttyname(slave)
+        self._pty = PseudoTerminal()
+        self._master, self._path = self._pty.master, self._pty.path
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="pinpad-simulator", daemon=True)
         self._thread.start()
@@ -118,10 +116,10 @@ class PinPadSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self._master = self._slave = None
+        if self._pty is not None:
+            self._pty.close()
+            self._pty = None
+        self._master = None
         with self._lock:
             self._end_entry()
             if self._entered is not None:
