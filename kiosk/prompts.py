@@ -7,7 +7,7 @@ citizen's answer. Tests and the scripted citizen of ``kiosk demo --headless`` im
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,9 +44,20 @@ class Answer:
         return self.choice == TIMEOUT
 
 
+class AnswerSource(Protocol):
+    """Something besides the citizen's touch that may answer a prompt: an ID card put on the
+    reader while the "place your ID card" screen waits, a card taken from the slot. ``start``
+    gets the function to call with the answer; ``stop`` is called when the prompt is over."""
+
+    def start(self, deliver: Callable[[Answer], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Prompter(Protocol):
-    def ask(self, prompt: Prompt) -> Answer:
-        """Shows the prompt and blocks the calling (flow) thread until the answer comes."""
+    def ask(self, prompt: Prompt, until: AnswerSource | None = None) -> Answer:
+        """Shows the prompt and blocks the calling (flow) thread until the answer comes (from the
+        screen, or from ``until`` when given, whichever is first)."""
 
     def show(self, prompt: Prompt) -> None:
         """Shows a display-only prompt (progress) and returns at once."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from kiosk.devices import DeviceError
 from kiosk.journal import Journal, StepEvent, step_results, step_states
-from kiosk.prompts import Answer, Prompt, Prompter
+from kiosk.prompts import Answer, AnswerSource, Prompt, Prompter
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,10 @@ class VisitContext:
         self.values: dict[str, Any] = {}
         self.current_step: str | None = None
 
-    def ask(self, prompt: Prompt) -> Answer:
-        """Asks the UI; a cancel or a timeout ends the visit (compensations run)."""
-        answer = self.prompter.ask(prompt)
+    def ask(self, prompt: Prompt, until: AnswerSource | None = None) -> Answer:
+        """Asks the UI (or ``until``, e.g. the ID reader, answers first); a cancel or a timeout
+        ends the visit (compensations run)."""
+        answer = self.prompter.ask(prompt, until) if until is not None else self.prompter.ask(prompt)
         if answer.cancelled:
             raise VisitCancelled()
         if answer.timed_out:

@@ -29,7 +29,7 @@ from kiosk.runtime import KioskCore
 from kiosk.staff import LoginRefused, Role, StaffSession
 from kiosk.visit import VisitOutcome
 from kiosk.voice import find_prompt
-from screens.base import PromptScreen
+from screens.base import MenuPage, PromptScreen
 from screens.generic import MessageScreen, NoticeScreen, ProgressScreen
 from screens.face import FaceScreen
 from screens.home import HomeScreen
@@ -53,10 +53,44 @@ PROMPT_SCREENS: dict[str, type[PromptScreen]] = {
 
 KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv", "pin_entry.kv", "face.kv"]
 
+# Screen areas, each a module that may define PROMPT_SCREENS (prompt screen name → class),
+# SCREENS (page name → Screen class), KV_FILES (files in kv/) and MENU_PAGES (MenuPage list for
+# the staff/engineer menu). An area not built yet is skipped.
+SCREEN_AREAS: tuple[str, ...] = ("screens.citizen", "screens.staff_pages", "screens.engineer")
+
+
+def screen_areas() -> list[Any]:
+    import importlib
+    import importlib.util
+
+    return [importlib.import_module(name) for name in SCREEN_AREAS if importlib.util.find_spec(name) is not None]
+
+
+def all_prompt_screens() -> dict[str, type[PromptScreen]]:
+    screens = dict(PROMPT_SCREENS)
+    for area in screen_areas():
+        screens.update(getattr(area, "PROMPT_SCREENS", {}))
+    return screens
+
+
+def all_kv_files() -> list[str]:
+    files = list(KV_FILES)
+    for area in screen_areas():
+        files += [f for f in getattr(area, "KV_FILES", ()) if f not in files]
+    return files
+
+
+def menu_pages(role: str) -> list[MenuPage]:
+    """The staff/engineer menu's pages for ``role`` (staff, supervisor, engineer), in area order."""
+    pages: list[MenuPage] = []
+    for area in screen_areas():
+        pages += [p for p in getattr(area, "MENU_PAGES", ()) if role in p.roles]
+    return pages
+
 
 def load_kv_files() -> None:
     """Loads the layouts once per process (a second load would apply every rule twice)."""
-    for kv in KV_FILES:
+    for kv in all_kv_files():
         path = str(KV_DIR / kv)
         Builder.unload_file(path)
         Builder.load_file(path)
@@ -94,6 +128,7 @@ class KioskUI(App):
         self.title = core.translator.text("app.title", self.lang)
         self.manager: ScreenManager | None = None
         self.shots: list[Path] = []
+        self.touches = 0
         self.spoken: list[str] = []
         self._identity: Any = None
         self._sound: Any = None
@@ -142,13 +177,16 @@ class KioskUI(App):
         load_kv_files()
         manager = ScreenManager(transition=FadeTransition(duration=0.15))
         manager.add_widget(HomeScreen(name="home"))
-        for name, cls in PROMPT_SCREENS.items():
+        for name, cls in all_prompt_screens().items():
             manager.add_widget(cls(name=name))
         manager.add_widget(StaffLoginScreen(name="staff_login"))
         manager.add_widget(StaffMenuScreen(name="staff_menu"))
+        for area in screen_areas():
+            for name, cls in getattr(area, "SCREENS", {}).items():
+                manager.add_widget(cls(name=name))
         manager.bind(current=lambda *_a: Clock.schedule_once(lambda _dt: self.take_screenshot(), 0.8))
         self.manager = manager
-        Window.bind(on_touch_down=lambda *_a: self.touched())
+        Window.bind(on_touch_down=self._touch_down)
         Window.bind(on_draw=self._drawn)
         self.core.identity_listeners.append(self._identity_read)
         Clock.schedule_interval(self._tick, 1.0)
@@ -209,6 +247,10 @@ class KioskUI(App):
 
     def touched(self) -> None:
         self._last_touch = time.monotonic()
+
+    def _touch_down(self, *_args: Any) -> None:
+        self.touches += 1  # every touch on the screen (the PIN pad is a separate device)
+        self.touched()
 
     def go_home(self) -> None:
         self.staff_open = False
@@ -274,8 +316,25 @@ class KioskUI(App):
         menu: StaffMenuScreen = self.manager.get_screen("staff_menu")
         menu.session = self._session
         menu.role_title_key = "menu.engineer_title" if role == "engineer" else "menu.staff_title"
+        menu.pages = [(p.screen, p.title_key) for p in menu_pages(self._session.role.value)]
         self.manager.current = "staff_menu"
         return None
+
+    @property
+    def staff_session(self) -> StaffSession | None:
+        """The signed-in staff member or engineer (None when the menu is closed)."""
+        return self._session
+
+    def open_page(self, name: str) -> None:
+        """Opens a staff/engineer page (a screen of an area's SCREENS) from the menu."""
+        if self._session is None or self.manager is None:
+            return
+        self.touched()
+        self.manager.current = name
+
+    def back_to_menu(self) -> None:
+        if self.manager is not None and self._session is not None:
+            self.manager.current = "staff_menu"
 
     def staff_logout(self) -> None:
         if self._session is not None and self.staff_accounts is not None:

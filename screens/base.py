@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kivy.app import App
 from kivy.properties import DictProperty, ObjectProperty
@@ -12,6 +13,16 @@ from kivy.uix.screenmanager import Screen
 from kiosk.prompts import CANCEL, TIMEOUT, Answer, Prompt
 
 Reply = Callable[[Answer], None]
+
+
+@dataclass(frozen=True)
+class MenuPage:
+    """A page of the staff/engineer menu: its screen name, its title key, and the roles
+    (``staff``, ``supervisor``, ``engineer``) that see it."""
+
+    screen: str
+    title_key: str
+    roles: tuple[str, ...]
 
 
 class PromptScreen(Screen):
@@ -52,6 +63,12 @@ class PromptScreen(Screen):
 
     def cancel(self) -> None:
         self.answer(CANCEL)
+
+    def on_leave(self, *args: object) -> None:
+        # The prompt may have been answered by a device (ID card read): its countdown stops here.
+        countdown = self.ids.get("countdown")
+        if countdown is not None:
+            countdown.stop()
 
     def on_touch_down(self, touch):  # type: ignore[no-untyped-def]
         countdown = self.ids.get("countdown")

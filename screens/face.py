@@ -81,6 +81,7 @@ class FaceScreen(PromptScreen):
             self._event = Clock.schedule_interval(self._tick, 1 / 30)
 
     def on_leave(self, *args: Any) -> None:
+        super().on_leave(*args)
         if self._event is not None:
             self._event.cancel()
             self._event = None

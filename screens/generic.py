@@ -28,7 +28,7 @@ class MessageScreen(PromptScreen):
         keys = dict(self.data.get("choice_keys", {}))
         danger = set(self.data.get("danger", ()))
         for choice in self.prompt.choices if self.prompt else ():
-            button = KButton(text=_t(keys.get(choice, f"choice.{choice}")), kind="danger" if choice in danger else "primary")
+            button = KButton(text=_t(keys.get(choice, f"choice.{choice}")), kind="danger" if choice in danger else "primary", choice=choice)
             button.bind(on_release=lambda _b, c=choice: self.answer(c))
             box.add_widget(button)
 

@@ -33,7 +33,7 @@ class HomeScreen(Screen):
         grid.clear_widgets()
         app = App.get_running_app()
         for key, title_key, _description_key in self.businesses:
-            button = KButton(text=app.t(title_key, app.lang), kind="primary")
+            button = KButton(text=app.t(title_key, app.lang), kind="primary", choice=f"business:{key}")
             button.business_key = key
             button.title_key = title_key
             button.bind(on_release=lambda b: app.start_business(b.business_key))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from kivy.clock import Clock
 
-from kiosk.prompts import Answer, Prompt
+from kiosk.prompts import Answer, AnswerSource, Prompt
 
 Present = Callable[[Prompt, Callable[[Answer], None] | None], None]
 
@@ -17,10 +17,18 @@ class UiPrompter:
     def __init__(self, present: Present) -> None:
         self._present = present
 
-    def ask(self, prompt: Prompt) -> Answer:
-        answers: queue.Queue[Answer] = queue.Queue(maxsize=1)
+    def ask(self, prompt: Prompt, until: AnswerSource | None = None) -> Answer:
+        # Unbounded: a late second answer (the screen's countdown after ``until`` answered) must
+        # never block the Kivy thread; only the first is read.
+        answers: queue.Queue[Answer] = queue.Queue()
         Clock.schedule_once(lambda _dt: self._present(prompt, answers.put), 0)
-        return answers.get()
+        if until is None:
+            return answers.get()
+        until.start(answers.put)
+        try:
+            return answers.get()
+        finally:
+            until.stop()
 
     def show(self, prompt: Prompt) -> None:
         Clock.schedule_once(lambda _dt: self._present(prompt, None), 0)

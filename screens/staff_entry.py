@@ -45,9 +45,21 @@ class StaffMenuScreen(Screen):
     session = ObjectProperty(None, allownone=True)
     statuses = ListProperty([])
     role_title_key = StringProperty("menu.staff_title")
+    pages = ListProperty([])  # [(screen name, title key)] for the signed-in role
 
     def on_pre_enter(self, *args: object) -> None:
         self.refresh()
+
+    def on_pages(self, *_args: object) -> None:
+        from screens.widgets import KButton
+
+        app = App.get_running_app()
+        box = self.ids.page_buttons
+        box.clear_widgets()
+        for screen, title_key in self.pages:
+            button = KButton(text=app.t(title_key, app.lang), kind="primary", choice=f"page:{screen}")
+            button.bind(on_release=lambda _b, s=screen: app.open_page(s))
+            box.add_widget(button)
 
     def refresh(self) -> None:
         app = App.get_running_app()

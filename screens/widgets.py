@@ -19,6 +19,9 @@ class KButton(Button):
     cue: every button also says what it does)."""
 
     kind = OptionProperty("primary", options=["primary", "secondary", "danger"])
+    # What pressing it answers (a prompt choice, "cancel", "key:7", "business:first_issue"):
+    # how tests and the scripted citizen of `kiosk demo --headless` find the button to touch.
+    choice = StringProperty("")
 
 
 class TopBar(BoxLayout):
