@@ -131,3 +131,17 @@ def make_card_photo(rgb: np.ndarray, box: FaceBox, spec: CardPhotoSpec | None = 
             break
         quality -= 5
     return CardPhoto(encoded.tobytes(), spec.width, spec.height, quality, round(background_white, 3))
+
+
+def chip_copy(jpeg: bytes, max_bytes: int = 4096, width: int = 102, height: int = 126) -> bytes:
+    """The chip's copy of the card photo (EF08 holds at most ``max_bytes``): the same picture
+    scaled down and re-encoded, quality lowered step by step until it fits."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("the card photo is not a readable JPEG")
+    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    for quality in range(80, 9, -5):
+        ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok and len(encoded) <= max_bytes:
+            return encoded.tobytes()
+    raise ValueError(f"the chip photo does not fit in {max_bytes} bytes")

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+import cv2
 import numpy as np
 
-from camera.cardphoto import CardPhoto
+from camera.cardphoto import CardPhoto, chip_copy
 from camera.worker import FaceWorker, WorkerConfig
 from kiosk.devices import DeviceError
 from kiosk.devices.camera import (
@@ -85,6 +86,9 @@ class FacePipeline:
         # GB/T 38671: liveness passes before the face is compared. Off only for tools and benches.
         self.require_liveness = require_liveness
         self._worker = FaceWorker(self.config)
+        self._worker_lock = threading.Lock()
+        self._worker_up = False
+        self.keep_warm = False
         self._lock = threading.Lock()
         self._new_frame = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -105,15 +109,27 @@ class FacePipeline:
 
     # ----------------------------------------------------------------- lifecycle
 
+    def warm_up(self) -> None:
+        """Starts the face worker now (~2 s: it loads the models) so a visit does not wait for it;
+        it then stays up between visits (:meth:`stop` keeps it, :meth:`close` ends it)."""
+        with self._worker_lock:
+            if not self._worker_up:
+                self._worker.start()
+                self._worker_up = True
+        self.keep_warm = True
+
     def start(self) -> None:
-        """Starts the face worker (~2 s: it loads the models), opens the camera, starts the threads."""
+        """Starts the face worker unless warm (~2 s: it loads the models), opens the camera, starts the threads."""
         if self._threads:
             return
-        self._worker.start()
+        with self._worker_lock:
+            if not self._worker_up:
+                self._worker.start()
+                self._worker_up = True
         try:
             self.source.open()
         except CameraError:
-            self._worker.stop()
+            self._stop_worker()
             raise
         self._stop.clear()
         self._threads = [
@@ -131,7 +147,8 @@ class FacePipeline:
         for thread in self._threads:
             thread.join(timeout=35.0)
         self._threads = []
-        self._worker.stop()
+        if not self.keep_warm:
+            self._stop_worker()
         self.source.close()
         with self._lock:
             self._frame = None
@@ -139,6 +156,17 @@ class FacePipeline:
             self._jobs.clear()
             self._results.clear()
             self._liveness_active = False
+
+    def _stop_worker(self) -> None:
+        with self._worker_lock:
+            self._worker.stop()
+            self._worker_up = False
+
+    def close(self) -> None:
+        """Stops everything, the warm worker included (shutdown)."""
+        self.keep_warm = False
+        self.stop()
+        self._stop_worker()
 
     def __enter__(self) -> Self:
         self.start()
@@ -204,6 +232,19 @@ class FacePipeline:
             self._results.pop("card_photo", None)
             self._jobs.append(_Job("card_photo", callback))
             self._new_frame.notify_all()
+
+    @staticmethod
+    def decode_reference(photo: bytes) -> np.ndarray:
+        """The ID card photo (BMP/JPEG bytes from the photo decoder) as RGB for :meth:`request_match`."""
+        image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise CameraError("the reference photo is not a readable image", code="camera.unreadable_image")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    @staticmethod
+    def chip_photo(jpeg: bytes, max_bytes: int = 4096) -> bytes:
+        """The chip's small copy (EF08, ≤ 4 KB) of an accepted card photo."""
+        return chip_copy(jpeg, max_bytes)
 
     def result(self, kind: str) -> Any:
         """Polled result: ``"match"``, ``"card_photo"`` or ``"liveness"`` (None while pending)."""

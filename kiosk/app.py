@@ -27,6 +27,8 @@ from kiosk.journal import JOURNAL_SCHEMA, Journal
 from kiosk.ledger import LEDGER_SCHEMA, CardLedger
 from kiosk.audit import AUDIT_SCHEMA, AuditLog, hmac_sm3
 from kiosk.face_lock import FACE_LOCK_SCHEMA, FaceLock
+from kiosk.psam_registry import PSAM_SCHEMA, PsamRegistry
+from kiosk.staff_actions import STAFF_ACTIONS_SCHEMA, StaffActionLog
 from offline.outbox import OUTBOX_COMPONENT, OUTBOX_SCHEMA, Outbox
 from offline.sealing import Sealer, add_key, read_key_file
 from offline.sync import Backoff, SyncWorker
@@ -49,6 +51,8 @@ def state_components() -> dict[str, tuple[str, ...]]:
         "audit": AUDIT_SCHEMA,
         OUTBOX_COMPONENT: OUTBOX_SCHEMA,
         "face_lock": FACE_LOCK_SCHEMA,
+        "psam_registry": PSAM_SCHEMA,
+        "staff_actions": STAFF_ACTIONS_SCHEMA,
     }
 
 
@@ -92,6 +96,8 @@ def build_services(
     services = Services()
     simulators: dict[str, Any] = {}
     services.devices["ledger"] = CardLedger(conn)
+    services.devices["psam_registry"] = PsamRegistry(conn)
+    services.devices["staff_log"] = StaffActionLog(conn)
     for builder in (
         _build_idreader, _build_smartcard, _build_cardprinter, _build_backend, _build_receipt, _build_pinpad,
         _build_camera,
@@ -103,7 +109,56 @@ def build_services(
         from kiosk.devices.pinpad import KeyAlgorithm
 
         simulators["backend"].state.pin_decoder = DemoBankPinDecoder(KeyAlgorithm(config.pinpad.pin_algorithm))
+    _add_staff_report_services(config, services, simulators)
+    if simulators:
+        # The engineer menu's fault injection: the simulators' own faults, from the screen.
+        from kiosk.faults import FaultPanel
+
+        services.devices["faults"] = FaultPanel.from_simulators(simulators)
     return services, simulators
+
+
+def _add_staff_report_services(config: KioskConfig, services: Services, simulators: dict[str, Any]) -> None:
+    """The staff actions' report renderer (the receipt as PNG, for the exported reports) and, in the
+    demo, the stand-in for the staff member's hands on the simulated printers."""
+    from printer.receipt.escpos_printer import encode_layout
+    from printer.receipt.render import render_to_png
+    from printer.receipt.templates import columns_for, report_layout
+
+    rc, font = config.receipt, config.resolve(config.kiosk.font_path)
+
+    def render_report(report: Any, out: Path) -> Path:
+        layout = report_layout(report, columns=columns_for(rc.paper_dots), language=rc.language)
+        return render_to_png(encode_layout(layout, profile=rc.profile), out, font_path=font, paper_dots=rc.paper_dots)
+
+    if font.exists():
+        services.devices["report_renderer"] = render_report
+    if "cardprinter" in simulators:
+        services.devices["stock_hands"] = _SimulatedStockHands(simulators)
+
+
+class _SimulatedStockHands:
+    """SIMULATED: in the demo, does what the staff member's hands do on the simulated printers
+    (cards into the hopper, spoiled cards out of the bin, a new ribbon, a new roll)."""
+
+    simulated = True
+
+    def __init__(self, simulators: dict[str, Any]) -> None:
+        self._simulators = simulators
+
+    def load_hopper(self, card_numbers: Any) -> None:
+        self._simulators["cardprinter"].load_hopper(card_numbers)
+
+    def empty_reject_bin(self) -> None:
+        self._simulators["cardprinter"].empty_reject_bin()
+
+    def change_ribbon(self) -> None:
+        sim = self._simulators["cardprinter"]
+        sim.ribbon_remaining = sim.ribbon_capacity
+
+    def load_paper(self) -> None:
+        if "receipt" in self._simulators:
+            self._simulators["receipt"].load_paper()
 
 
 def _build_idreader(config: KioskConfig, stack: contextlib.ExitStack, services: Services, simulators: dict[str, Any]) -> None:
@@ -275,8 +330,15 @@ def _build_cardprinter(config: KioskConfig, stack: contextlib.ExitStack, service
             algorithm = config.smartcard.sim_algorithm
             chip = SlotChipStation(smartcard_sim.chip_station, card_for=lambda n: blank_card_for(n, algorithm))
         out = Path(cp.sim_output_dir) if cp.sim_output_dir else Path(config.kiosk.state_dir) / "cardprinter-sim"
+        from kiosk.ledger import Place
+
+        ledger = services.devices["ledger"]
+        inside = ledger.cards_in(Place.PRINTER)
         sim = CardPrinterSimulator(
-            _demo_hopper(config, services.devices["ledger"]),
+            _demo_hopper(config, ledger),
+            # The simulated machine is as the ledger left it: spoiled cards in the bin, and a card
+            # interrupted in the card path (a power cut) still there for recovery to find.
+            reject_bin_cards=ledger.cards_in(Place.REJECT_BIN), card_inside=inside[0] if inside else None,
             chip_station=chip, output_dir=config.resolve(out),
             link="tcp" if cp.transport == "tcp" else "pty",
             reject_bin_capacity=cp.reject_bin_capacity, hopper_near_empty=cp.hopper_near_empty,
@@ -365,7 +427,19 @@ def _build_camera(config: KioskConfig, stack: contextlib.ExitStack, services: Se
         require_ir=bool(cam.ir_device) or cam.sim_ir != "",
     )
     services.devices["camera"] = source
-    services.devices["face"] = FacePipeline(source, worker)
+    pipeline = FacePipeline(source, worker)
+    stack.callback(pipeline.close)
+    services.devices["face"] = pipeline
+    if face.warm_worker:
+        # The models load in the background once, not in front of each citizen.
+        threading.Thread(target=_warm_face_worker, args=(pipeline,), name="face-warm-up", daemon=True).start()
+
+
+def _warm_face_worker(pipeline: Any) -> None:
+    try:
+        pipeline.warm_up()
+    except DeviceError as exc:
+        log.warning("face worker warm-up failed code=%s", exc.code)
 
 
 class UnavailableDevice:
@@ -444,7 +518,8 @@ def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
             )
             services.devices["audit"] = AuditLog(conn, derived_key(key_path, "audit"))
         flows = registered_flows()
-        recovered = recover(journal, flows, services)
+        recovered = recover(journal, flows, services, config)
+        sweep_printer(services, recovered)
         for visit in recovered:
             log.warning("recovered visit %s business=%s steps=%s", visit.visit_id, visit.business, visit.compensated_steps)
         staff = StaffAccounts(
@@ -453,6 +528,12 @@ def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
             lockout_minutes=config.staff.lockout_minutes,
         )
         core = KioskCore(config, translator, journal, services, flows)
+        # The start-up self-check: every device configuration asks for must be there and ready.
+        from kiosk.selftest import required_devices
+
+        core.selfcheck.require(required_devices(config))
+        core.selfcheck.save_path = config.resolve(config.kiosk.state_dir) / "selfcheck.json"
+        core.selfcheck.run()
     except BaseException:
         stack.close()
         conn.close()
@@ -461,6 +542,24 @@ def build_kiosk(config: KioskConfig, *, console_log: bool = True) -> Kiosk:
     kiosk.closers.append(conn.close)
     kiosk.closers.append(stack.close)
     return kiosk
+
+
+def sweep_printer(services: Services, recovered: list[RecoveredVisit]) -> None:
+    """After recovery, a card still in the printer that no visit accounts for (a crash between
+    a feed and its journal entry) goes to the reject bin, and the ledger follows."""
+    from kiosk.ledger import Place, RejectReason
+
+    printer, ledger = services.devices.get("cardprinter"), services.devices.get("ledger")
+    if printer is None or ledger is None or isinstance(printer, UnavailableDevice):
+        return
+    try:
+        found = printer.recover("found_at_start")
+    except DeviceError as exc:
+        log.error("start-up printer sweep failed code=%s", exc.code)
+        return
+    for number in ledger.cards_in(Place.PRINTER):
+        ledger.reject(number, RejectReason.RECOVERY, visit_id=None, detail="found_at_start")
+        log.warning("start-up sweep: card %s rejected (found in the printer, position %s)", number, found.found_at.value)
 
 
 def prepare_kivy_environment(config: KioskConfig, *, headless: bool) -> None:

@@ -167,6 +167,23 @@ class Journal:
             ).fetchall()
         return [_visit(r) for r in rows]
 
+    def find_step_data(self, step: str, field: str, value: str) -> list[dict[str, Any]]:
+        """The merged data of every ``step`` (any visit) whose journaled ``field`` equals ``value``:
+        how a later visit finds the application an interrupted one submitted."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT visit_id FROM journal WHERE step = ? AND json_extract(data, '$.' || ?) = ?",
+                (step, field, value),
+            ).fetchall()
+        found: list[dict[str, Any]] = []
+        for (visit_id,) in dict.fromkeys(rows):
+            merged: dict[str, Any] = {"visit_id": visit_id}
+            for entry in self.entries(visit_id):
+                if entry.step == step:
+                    merged.update(entry.data)
+            found.append(merged)
+        return found
+
     def recent_visits(self, limit: int = 50) -> list[VisitRecord]:
         with self._lock:
             rows = self._conn.execute(

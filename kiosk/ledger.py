@@ -23,8 +23,10 @@ raised as :class:`LedgerDiscrepancy`; it is never corrected silently: it stays o
 supervisor notes and resolves it.
 
 Period report (日清月结): :meth:`CardLedger.period_report` gives, for a day or month (local time,
-Asia/Shanghai), the opening balance, cards restocked, issued, spoiled, handed over, destroyed and
-returned with their numbers, the closing balance, and the last count in the period.
+Asia/Shanghai) or the current shift (交班: every movement since the last shift closing), the opening
+balance, cards restocked, issued, spoiled, handed over, destroyed and returned with their numbers,
+the closing balance, and the last count in the period. :meth:`CardLedger.close_period` records the
+closing with its operator (经办人) and a reviewer (复核人) who is someone else.
 """
 
 from __future__ import annotations
@@ -108,7 +110,35 @@ LEDGER_SCHEMA: tuple[str, ...] = (
     CREATE TRIGGER ledger_counts_no_update BEFORE UPDATE ON ledger_counts
         BEGIN SELECT RAISE(ABORT, 'counts are append-only'); END;
     """,
+    # 2: period closings (交班/日结/月结) with the operator and the reviewer. A shift runs from the
+    # last shift closing's last movement to now, so it is bounded by movement ids, not clocks.
+    """
+    CREATE TABLE ledger_closings (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        period             TEXT NOT NULL CHECK (period IN ('shift', 'day', 'month')),
+        period_start       TEXT NOT NULL,
+        period_end         TEXT NOT NULL,
+        last_movement_id   INTEGER NOT NULL,
+        opening            INTEGER NOT NULL,
+        closing            INTEGER NOT NULL,
+        counted            INTEGER,
+        balanced           INTEGER CHECK (balanced IN (0, 1)),
+        open_discrepancies INTEGER NOT NULL,
+        operator           TEXT NOT NULL,
+        reviewer           TEXT NOT NULL,
+        at                 TEXT NOT NULL,
+        report             TEXT NOT NULL,
+        CHECK (reviewer <> operator)
+    );
+    CREATE INDEX ledger_closings_by_period ON ledger_closings(period, id);
+    CREATE TRIGGER ledger_closings_no_update BEFORE UPDATE ON ledger_closings
+        BEGIN SELECT RAISE(ABORT, 'closings are append-only'); END;
+    CREATE TRIGGER ledger_closings_no_delete BEFORE DELETE ON ledger_closings
+        BEGIN SELECT RAISE(ABORT, 'closings are append-only'); END;
+    """,
 )
+
+PERIODS = ("shift", "day", "month")
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -214,6 +244,22 @@ class CardAlreadyIssued(CardNotInPlace):
 
 class DiscrepancyNotFound(LedgerError):
     code = message_key = "ledger.discrepancy_not_found"
+
+
+class PeriodNotCounted(LedgerError):
+    """A period is closed only after staff counted the cards in it (盘点后方可结账)."""
+
+    code = message_key = "ledger.period_not_counted"
+
+
+class PeriodAlreadyClosed(LedgerError):
+    code = message_key = "ledger.period_already_closed"
+
+
+class ReviewerRequired(LedgerError):
+    """A closing needs a reviewer (复核人) other than the operator (经办人)."""
+
+    code = message_key = "ledger.reviewer_required"
 
 
 class LedgerDiscrepancy(LedgerError):
@@ -405,6 +451,8 @@ class PeriodReport:
     blank_closing: int = 0
     bin_opening: int = 0
     bin_closing: int = 0
+    # The newest movement the report covers: a closing of this report ends exactly there.
+    last_movement_id: int = 0
 
     @property
     def balanced(self) -> bool | None:
@@ -442,6 +490,43 @@ class PeriodReport:
                 "returned": list(self.returned),
             },
             "open_discrepancies": [d.as_dict() for d in self.open_discrepancies],
+        }
+
+
+@dataclass(frozen=True)
+class PeriodClosing:
+    """A closed period (交班/日结/月结): the report as it was closed, who did it (经办人) and who
+    reviewed it (复核人)."""
+
+    closing_id: int
+    period: str
+    start: datetime
+    end: datetime
+    last_movement_id: int
+    opening: int
+    closing: int
+    counted: int | None
+    balanced: bool | None
+    open_discrepancies: int
+    operator: str
+    reviewer: str
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.closing_id,
+            "period": self.period,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "last_movement_id": self.last_movement_id,
+            "opening": self.opening,
+            "closing": self.closing,
+            "counted": self.counted,
+            "balanced": self.balanced,
+            "open_discrepancies": self.open_discrepancies,
+            "operator": self.operator,
+            "reviewer": self.reviewer,
+            "at": self.at.isoformat(),
         }
 
 
@@ -802,6 +887,14 @@ class CardLedger:
                 )
             ]
 
+    def last_registered(self) -> str | None:
+        """The card number registered last (the restock page suggests the next one from it)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT card_number FROM ledger_movements WHERE movement = 'restocked' ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def _movement(self, movement_id: int) -> MovementRecord:
         rows = self._movements("WHERE id = ?", (movement_id,))
         return rows[0]
@@ -911,12 +1004,51 @@ class CardLedger:
 
     # ---------------------------------------------------------------- period report
 
-    def period_report(self, period: str, day: date) -> PeriodReport:
-        """日清 (``period="day"``) or 月结 (``"month"``, the month containing ``day``), local time."""
+    def period_report(self, period: str, day: date | None = None) -> PeriodReport:
+        """日清 (``period="day"``) or 月结 (``"month"``, the month containing ``day``; default
+        today), local time; or 交班 (``"shift"``): every movement since the last shift closing."""
+        if period == "shift":
+            last = self.last_closing("shift")
+            after_id = last.last_movement_id if last else 0
+            with self._lock:
+                first_at = self._conn.execute(
+                    "SELECT at FROM ledger_movements WHERE id > ? ORDER BY id LIMIT 1", (after_id,)
+                ).fetchone()
+            now = self._clock()
+            start = last.at if last else (_parse(first_at[0]) if first_at else now)
+            before = self._movements("WHERE id <= ?", (after_id,))
+            during = self._movements("WHERE id > ?", (after_id,))
+            counted = self._last_staff_count_after(after_id)
+            # Discrepancies found up to now count against the shift (bound exclusive).
+            return self._report(period, start, now, before, during, counted, now + timedelta(microseconds=1))
+        day = day if day is not None else self._clock().astimezone(LOCAL_TZ).date()
         start, end = period_bounds(period, day)
         before = self.movements(until=start)
         during = self.movements(since=start, until=end)
+        counted = self.last_count(since=start, until=end, source=CountSource.STAFF)
+        return self._report(period, start, end, before, during, counted, end)
 
+    def _last_staff_count_after(self, movement_id: int) -> tuple[StockCount, datetime, bool] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT hopper, reject_bin, in_printer, at, balanced FROM ledger_counts"
+                " WHERE source = 'staff' AND movement_id > ? ORDER BY id DESC LIMIT 1",
+                (movement_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return StockCount(row[0], row[1], row[2]), _parse(row[3]), bool(row[4])
+
+    def _report(
+        self,
+        period: str,
+        start: datetime,
+        end: datetime,
+        before: list[MovementRecord],
+        during: list[MovementRecord],
+        counted: tuple[StockCount, datetime, bool] | None,
+        discrepancies_before: datetime,
+    ) -> PeriodReport:
         def stock(moves: list[MovementRecord]) -> tuple[int, int]:
             blank = bin_ = 0
             for m in moves:
@@ -937,8 +1069,10 @@ class CardLedger:
         def numbers(kind: Movement) -> tuple[str, ...]:
             return tuple(m.card_number for m in during if m.movement is kind and m.card_number)
 
-        counted = self.last_count(since=start, until=end, source=CountSource.STAFF)
-        open_discrepancies = tuple(d for d in self.open_discrepancies() if d.detected_at < end)
+        open_discrepancies = tuple(
+            d for d in self.open_discrepancies() if d.detected_at < discrepancies_before
+        )
+        last_id = during[-1].movement_id if during else (before[-1].movement_id if before else 0)
         return PeriodReport(
             period=period,
             start=start,
@@ -962,7 +1096,94 @@ class CardLedger:
             blank_closing=blank_open + blank_delta,
             bin_opening=bin_open,
             bin_closing=bin_open + bin_delta,
+            last_movement_id=last_id,
         )
+
+    # ---------------------------------------------------------------- closing a period
+
+    def close_period(self, report: PeriodReport, *, operator: str, reviewer: str) -> PeriodClosing:
+        """Closes the period of ``report`` (交班/日结/月结) with the operator (经办人) and a reviewer
+        (复核人) who is someone else. Refused before staff counted the period, and for a day or
+        month already closed. An open discrepancy does not stop the closing: the closing says the
+        books did not balance, and the discrepancy stays open until a supervisor resolves it."""
+        _require_operator(operator)
+        if not reviewer or not reviewer.strip() or reviewer == operator:
+            raise ReviewerRequired("a closing needs a reviewer other than the operator")
+        if report.counted is None:
+            raise PeriodNotCounted(f"the {report.period} has not been counted by staff")
+        at = self._now()
+        with self._transaction() as conn:
+            if report.period == "shift":
+                last = conn.execute(
+                    "SELECT MAX(last_movement_id) FROM ledger_closings WHERE period = 'shift'"
+                ).fetchone()[0]
+                if last is not None and report.last_movement_id <= last and report.last_movement_id:
+                    raise PeriodAlreadyClosed("this shift is already closed")
+            elif conn.execute(
+                "SELECT 1 FROM ledger_closings WHERE period = ? AND period_start = ?",
+                (report.period, _utc(report.start)),
+            ).fetchone():
+                raise PeriodAlreadyClosed(f"the {report.period} from {report.start.date()} is already closed")
+            balanced = report.balanced
+            closing_id = conn.execute(
+                "INSERT INTO ledger_closings(period, period_start, period_end, last_movement_id, opening, closing,"
+                " counted, balanced, open_discrepancies, operator, reviewer, at, report)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report.period,
+                    _utc(report.start),
+                    _utc(report.end),
+                    report.last_movement_id,
+                    report.opening,
+                    report.closing,
+                    report.counted.total,
+                    None if balanced is None else int(balanced),
+                    len(report.open_discrepancies),
+                    operator,
+                    reviewer,
+                    at,
+                    json.dumps(report.as_dict(), ensure_ascii=False),
+                ),
+            ).lastrowid
+            assert closing_id is not None
+        return self.closing(closing_id)
+
+    _CLOSING_COLUMNS = (
+        "id, period, period_start, period_end, last_movement_id, opening, closing, counted, balanced,"
+        " open_discrepancies, operator, reviewer, at"
+    )
+
+    @staticmethod
+    def _closing_of(r: Sequence[Any]) -> PeriodClosing:
+        return PeriodClosing(
+            r[0], r[1], _parse(r[2]), _parse(r[3]), r[4], r[5], r[6], r[7],
+            None if r[8] is None else bool(r[8]), r[9], r[10], r[11], _parse(r[12]),
+        )
+
+    def closing(self, closing_id: int) -> PeriodClosing:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {self._CLOSING_COLUMNS} FROM ledger_closings WHERE id = ?", (closing_id,)
+            ).fetchone()
+        if row is None:
+            raise LedgerError(f"no closing {closing_id}")
+        return self._closing_of(row)
+
+    def last_closing(self, period: str) -> PeriodClosing | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {self._CLOSING_COLUMNS} FROM ledger_closings WHERE period = ? ORDER BY id DESC LIMIT 1",
+                (period,),
+            ).fetchone()
+        return None if row is None else self._closing_of(row)
+
+    def closings(self, period: str | None = None) -> list[PeriodClosing]:
+        where, params = ("WHERE period = ?", (period,)) if period else ("", ())
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {self._CLOSING_COLUMNS} FROM ledger_closings {where} ORDER BY id", params
+            ).fetchall()
+        return [self._closing_of(r) for r in rows]
 
 
 def period_bounds(period: str, day: date) -> tuple[datetime, datetime]:
@@ -973,7 +1194,7 @@ def period_bounds(period: str, day: date) -> tuple[datetime, datetime]:
         start_day = day.replace(day=1)
         end_day = (start_day + timedelta(days=32)).replace(day=1)
     else:
-        raise ValueError("period must be 'day' or 'month'")
+        raise ValueError("period must be 'day' or 'month' (a shift has no calendar bounds)")
     return (datetime.combine(start_day, time(0), LOCAL_TZ), datetime.combine(end_day, time(0), LOCAL_TZ))
 
 
@@ -992,6 +1213,7 @@ def handover_slip(
     operator: str,
     printed_at: datetime,
     text: Callable[[str], str],
+    reviewer: str | None = None,
 ) -> StaffReport:
     """The spoiled-card handover list (废卡交接清单) printed when staff empty the reject bin: each
     card with why it was spoiled, to go with the cards to central destruction. ``cards`` are the
@@ -1004,16 +1226,25 @@ def handover_slip(
         title=text("ledger.handover.title"),
         printed_at=printed_at,
         kiosk_id=kiosk_id,
-        fields=((text("ledger.slip.count"), str(len(rows))), (text("ledger.slip.operator"), operator)),
+        fields=((text("ledger.slip.count"), str(len(rows))), (text("ledger.slip.operator"), operator))
+        + (((text("ledger.slip.reviewer"), reviewer),) if reviewer else ()),
         columns=(text("ledger.slip.card_number"), text("ledger.slip.reason"), text("ledger.slip.time")),
         rows=rows,
+        footer=(text("ledger.handover.footer"),),
     )
 
 
 def period_slip(
-    report: PeriodReport, *, kiosk_id: str, printed_at: datetime, text: Callable[[str], str]
+    report: PeriodReport,
+    *,
+    kiosk_id: str,
+    printed_at: datetime,
+    text: Callable[[str], str],
+    operator: str | None = None,
+    reviewer: str | None = None,
 ) -> StaffReport:
-    """The day/month reconciliation slip (日结/月结对账单) for the receipt printer."""
+    """The shift/day/month reconciliation slip (交班/日结/月结对账单) for the receipt printer; with
+    the operator (经办人) and reviewer (复核人) of the closing when given."""
 
     def line(key: str, value: object) -> tuple[str, str]:
         return (text(key), "—" if value is None else str(value))
@@ -1037,7 +1268,9 @@ def period_slip(
         fields=(
             (
                 text("ledger.slip.period"),
-                f"{_local(report.start)[:10]} — {_local(report.end - timedelta(seconds=1))[:10]}",
+                f"{_local(report.start)} — {_local(report.end)}"
+                if report.period == "shift"
+                else f"{_local(report.start)[:10]} — {_local(report.end - timedelta(seconds=1))[:10]}",
             ),
             line("ledger.slip.opening", report.opening),
             line("ledger.slip.restocked", len(report.restocked)),
@@ -1056,7 +1289,9 @@ def period_slip(
                 else text(f"ledger.slip.balanced.{str(balanced).lower()}"),
             ),
             line("ledger.slip.open_discrepancies", len(report.open_discrepancies)),
-        ),
+        )
+        + ((line("ledger.slip.operator", operator),) if operator else ())
+        + ((line("ledger.slip.reviewer", reviewer),) if reviewer else ()),
         columns=(text("ledger.slip.card_number"), text("ledger.slip.movement")),
         rows=rows,
     )

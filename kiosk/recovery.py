@@ -32,14 +32,16 @@ class RecoveredVisit:
 class _NoCitizen:
     """Recovery runs with nobody at the screen: any question is answered 'cancel'."""
 
-    def ask(self, prompt: Prompt) -> Answer:
+    def ask(self, prompt: Prompt, until: object = None) -> Answer:
         return Answer("cancel")
 
     def show(self, prompt: Prompt) -> None:
         return None
 
 
-def recover(journal: Journal, flows: Mapping[str, Flow], services: Any) -> list[RecoveredVisit]:
+def recover(
+    journal: Journal, flows: Mapping[str, Flow], services: Any, config: Any = None
+) -> list[RecoveredVisit]:
     reports: list[RecoveredVisit] = []
     for visit in journal.unfinished_visits():
         flow = flows.get(visit.business)
@@ -49,7 +51,7 @@ def recover(journal: Journal, flows: Mapping[str, Flow], services: Any) -> list[
             reports.append(RecoveredVisit(visit.visit_id, visit.business, (), "unknown_business"))
             log.error("recovery: visit %s has unknown business %s", visit.visit_id, visit.business)
             continue
-        ctx = VisitContext(visit.visit_id, visit.business, services, _NoCitizen(), journal)
+        ctx = VisitContext(visit.visit_id, visit.business, services, _NoCitizen(), journal, config=config)
         try:
             steps = compensate_visit(journal, flow, ctx)
         except Exception as exc:

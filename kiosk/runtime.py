@@ -20,6 +20,7 @@ from kiosk.devices.idreader import CardInserted, CardRemoved, IdReaderEvent
 from kiosk.i18n import Translator
 from kiosk.journal import Journal
 from kiosk.prompts import Prompter
+from kiosk.selftest import SelfCheckMonitor
 from kiosk.visit import Flow, VisitOutcome, VisitRunner
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,11 @@ class KioskCore:
         self.services = services
         self.flows = dict(flows)
         self._visit_thread: threading.Thread | None = None
+        self.visit_timer: Any = None  # a kiosk.timing.VisitTimer while a visit is measured (demo, bench)
+        self.last_outcome: VisitOutcome | None = None
+        # The self-check (kiosk/selftest.py): at start-up, before each visit, and cached for the home
+        # screen. The composition root sets the devices a kiosk must have (default: those configured).
+        self.selfcheck = SelfCheckMonitor(services, config, journal=journal)
         self.identity_listeners: list[Callable[[IdentityShown | None], None]] = []
         reader = services.devices.get("idreader")
         if reader is not None and hasattr(reader, "add_listener"):
@@ -136,9 +142,11 @@ class KioskCore:
         return self.services.statuses()
 
     def in_service(self) -> tuple[bool, list[DeviceStatus]]:
-        """Whether a citizen can be served, and the statuses that say why not."""
-        blocking = [s for s in self.device_statuses() if not s.state.serves_citizens]
-        return (not blocking, blocking)
+        """Whether a citizen can be served, and the statuses that say why not (first cause first;
+        ``message_key`` is the citizen's short reason, ``code`` the exact fault). From the cached
+        self-check, refreshed off the UI thread: cheap enough to ask every second."""
+        report = self.selfcheck.latest()
+        return (report.in_service, report.blocking_statuses())
 
     @property
     def visit_running(self) -> bool:
@@ -151,14 +159,27 @@ class KioskCore:
         on_done: Callable[[VisitOutcome], None] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> threading.Thread:
-        """Runs the business on a worker thread; ``on_done`` is called (on that thread) at the end."""
+        """Runs the business on a worker thread; ``on_done`` is called (on that thread) at the end.
+        With :attr:`visit_timer` set, the visit's calls and waits are timed into it."""
         if self.visit_running:
             raise RuntimeError("a visit is already running")
         flow = self.flows[business]
-        runner = VisitRunner(self.journal, prompter, self.services)
+        services: Any = self.services
+        if self.visit_timer is not None:
+            from kiosk.timing import TimedPrompter, timed_services
+
+            services = timed_services(self.services, self.visit_timer)
+            prompter = TimedPrompter(prompter, self.visit_timer)
+        runner = VisitRunner(self.journal, prompter, services, config=self.config, translator=self.translator)
 
         def work() -> None:
-            outcome = runner.run(flow, values=values)
+            report = self.selfcheck.run()  # the pre-visit self-check: never start what cannot finish
+            if report.in_service:
+                outcome = runner.run(flow, values=values)
+            else:
+                log.warning("visit refused business=%s out_of_service=%s", business, report.blocking[0].code)
+                outcome = VisitOutcome("", business, "refused", "out_of_service")
+            self.last_outcome = outcome
             if on_done is not None:
                 on_done(outcome)
 

@@ -55,7 +55,11 @@ class VisitContext:
         prompter: Prompter,
         journal: Journal,
         saved: Mapping[str, Mapping[str, Any]] | None = None,
+        config: Any = None,
+        translator: Any = None,
     ) -> None:
+        self.config = config  # the KioskConfig (None in unit tests of the engine)
+        self.translator = translator
         self.visit_id = visit_id
         self.business = business
         self.services = services
@@ -140,10 +144,14 @@ class VisitOutcome:
 class VisitRunner:
     """Runs flows, journaling each step before moving on."""
 
-    def __init__(self, journal: Journal, prompter: Prompter, services: Any) -> None:
+    def __init__(
+        self, journal: Journal, prompter: Prompter, services: Any, *, config: Any = None, translator: Any = None
+    ) -> None:
         self.journal = journal
         self.prompter = prompter
         self.services = services
+        self.config = config
+        self.translator = translator
 
     def run(self, flow: Flow, visit_id: str | None = None, values: Mapping[str, Any] | None = None) -> VisitOutcome:
         """Runs ``flow`` to its end. With the id of an unfinished visit, resumes it: steps already
@@ -153,7 +161,9 @@ class VisitRunner:
             saved: dict[str, Mapping[str, Any]] = {}
         else:
             saved = dict(step_results(self.journal.entries(visit_id)))
-        ctx = VisitContext(visit_id, flow.key, self.services, self.prompter, self.journal, saved)
+        ctx = VisitContext(
+            visit_id, flow.key, self.services, self.prompter, self.journal, saved, self.config, self.translator
+        )
         ctx.values.update(values or {})
         log.info("visit %s started business=%s resumed_steps=%d", visit_id, flow.key, len(saved))
         try:

@@ -56,7 +56,7 @@ KV_FILES = ["widgets.kv", "generic.kv", "home.kv", "staff_entry.kv", "pin_entry.
 # Screen areas, each a module that may define PROMPT_SCREENS (prompt screen name → class),
 # SCREENS (page name → Screen class), KV_FILES (files in kv/) and MENU_PAGES (MenuPage list for
 # the staff/engineer menu). An area not built yet is skipped.
-SCREEN_AREAS: tuple[str, ...] = ("screens.citizen", "screens.staff_pages", "screens.engineer")
+SCREEN_AREAS: tuple[str, ...] = ("screens.citizen", "screens.citizen_more", "screens.staff_pages", "screens.engineer")
 
 
 def screen_areas() -> list[Any]:
@@ -80,11 +80,17 @@ def all_kv_files() -> list[str]:
     return files
 
 
-def menu_pages(role: str) -> list[MenuPage]:
-    """The staff/engineer menu's pages for ``role`` (staff, supervisor, engineer), in area order."""
+def menu_pages(role: str, core: Any = None) -> list[MenuPage]:
+    """The staff/engineer menu's pages for ``role`` (staff, supervisor, engineer), in area order.
+    With ``core``, an area's ``page_available(screen, core)`` may hide a page this kiosk cannot
+    offer (fault injection without simulators)."""
     pages: list[MenuPage] = []
     for area in screen_areas():
-        pages += [p for p in getattr(area, "MENU_PAGES", ()) if role in p.roles]
+        available = getattr(area, "page_available", None)
+        pages += [
+            p for p in getattr(area, "MENU_PAGES", ())
+            if role in p.roles and (core is None or available is None or available(p.screen, core))
+        ]
     return pages
 
 
@@ -113,10 +119,12 @@ class KioskUI(App):
         screenshot_dir: Path | None = None,
         on_first_frame: Callable[[], None] | None = None,
         demo_pinpad_press: Callable[[str], Any] | None = None,
+        auto_screenshots: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.demo_pinpad_press = demo_pinpad_press
+        self.auto_screenshots = auto_screenshots
         self.core = core
         self.staff_accounts = staff_accounts
         self.screenshot_dir = screenshot_dir
@@ -184,7 +192,8 @@ class KioskUI(App):
         for area in screen_areas():
             for name, cls in getattr(area, "SCREENS", {}).items():
                 manager.add_widget(cls(name=name))
-        manager.bind(current=lambda *_a: Clock.schedule_once(lambda _dt: self.take_screenshot(), 0.8))
+        if self.auto_screenshots:
+            manager.bind(current=lambda *_a: Clock.schedule_once(lambda _dt: self.take_screenshot(), 0.8))
         self.manager = manager
         Window.bind(on_touch_down=self._touch_down)
         Window.bind(on_draw=self._drawn)
@@ -212,6 +221,7 @@ class KioskUI(App):
             home.out_of_service_key = "home.out_of_service_staff"
         elif blocking:
             home.out_of_service_key = blocking[0].message_key
+        home.ids.business_grid.disabled = not ok  # out of service: no business can be started
         home.online = self.core.online()
 
     def _identity_read(self, identity: Any) -> None:
@@ -262,6 +272,9 @@ class KioskUI(App):
     def start_business(self, key: str) -> None:
         if self.core.visit_running:
             return
+        if not self.core.in_service()[0]:
+            self.refresh_home()
+            return
         self.touched()
         self.core.start_visit(key, UiPrompter(self.present), on_done=self._visit_done)
 
@@ -291,6 +304,7 @@ class KioskUI(App):
         self.spoken.append(key)
 
     def _visit_done(self, outcome: VisitOutcome) -> None:
+        self.last_outcome = outcome
         log.info("visit %s done outcome=%s", outcome.visit_id, outcome.outcome)
         Clock.schedule_once(lambda _dt: self.go_home(), 0)
 
@@ -316,7 +330,7 @@ class KioskUI(App):
         menu: StaffMenuScreen = self.manager.get_screen("staff_menu")
         menu.session = self._session
         menu.role_title_key = "menu.engineer_title" if role == "engineer" else "menu.staff_title"
-        menu.pages = [(p.screen, p.title_key) for p in menu_pages(self._session.role.value)]
+        menu.pages = [(p.screen, p.title_key) for p in menu_pages(self._session.role.value, self.core)]
         self.manager.current = "staff_menu"
         return None
 

@@ -22,6 +22,7 @@ def run_kiosk_ui(
     heartbeat: Callable[[], None] | None = None,
     heartbeat_s: float = 10.0,
     demo_pinpad_press: Callable[[str], Any] | None = None,
+    auto_screenshots: bool = True,
 ) -> None:
     """Runs the app until it is closed (or ``exit_after_s``); ``actions`` are (delay, callable(ui))
     pairs scheduled after start (the demo's screenshot tour uses them)."""
@@ -39,7 +40,7 @@ def run_kiosk_ui(
 
     ui = KioskUI(
         core, staff_accounts=staff_accounts, screenshot_dir=screenshot_dir, on_first_frame=on_first_frame,
-        demo_pinpad_press=demo_pinpad_press,
+        demo_pinpad_press=demo_pinpad_press, auto_screenshots=auto_screenshots,
     )
     for delay, action in actions or []:
         Clock.schedule_once(lambda _dt, a=action: a(ui), delay)

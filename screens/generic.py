@@ -70,5 +70,6 @@ class NoticeScreen(PromptScreen):
         missing = [_t(k, **values) for k in self.data.get("missing_keys", ())]
         self.ids.missing.text = "\n".join(f"· {m}" for m in missing) if missing else _t("notice.nothing_missing")
         self.ids.todo.text = _t(self.data.get("todo_key", "notice.todo_counter"), **values)
-        self.ids.where.text = self.data.get("where", "") or _t("notice.where_counter", **values)
+        where_key = self.data.get("where_key")
+        self.ids.where.text = _t(where_key, **values) if where_key else (self.data.get("where", "") or _t("notice.where_counter", **values))
         self.ids.printed.text = _t("notice.printed" if self.data.get("printed") else "notice.not_printed")

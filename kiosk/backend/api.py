@@ -283,6 +283,7 @@ class PersonRecord:
     temporary_card: TemporaryCardStatus
     photo_on_record: bool
     open_application: str | None = None  # application id of a card in production, if any
+    mobile_masked: str | None = None  # the mobile number on record, masked (138****5678)
 
 
 @dataclass(frozen=True)
@@ -478,7 +479,7 @@ class CardManagementBackend(Protocol):
         id_number: str,
         business: Business,
         reason: BusinessReason | None,
-        mobile: str,
+        mobile: str | None,
         bank_code: str,
         photo_jpeg: bytes | None,
         person_type: str = "resident",
@@ -507,6 +508,7 @@ class CardManagementBackend(Protocol):
     ) -> BankAccount: ...
     def activate_bank_account(self, key: str, card_number: str) -> BankAccount: ...
     def query_bank_account(self, card_number: str) -> BankAccount: ...
+    def confirm_bank_activation(self, key: str, card_number: str) -> BankAccount: ...
     def set_financial_pin(
         self, key: str, card_number: str, pin_block: bytes, key_index: int = 1
     ) -> PinSetResult: ...

@@ -108,6 +108,7 @@ def _person(b: Mapping[str, Any]) -> PersonRecord:
         temporary_card=TemporaryCardStatus(b["temporary_card"]),
         photo_on_record=b["photo_on_record"],
         open_application=b["open_application"],
+        mobile_masked=b.get("mobile_masked"),
     )
 
 
@@ -234,6 +235,7 @@ CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "openBankAccount": _bank,
     "activateBankAccount": _bank,
     "queryBankAccount": _bank,
+    "confirmBankActivation": _bank,
     "setFinancialPin": lambda b: PinSetResult(b["card_number"], b["accepted"]),
     "reportLoss": _loss,
     "cancelLoss": _loss_cancel,
@@ -573,14 +575,16 @@ class BackendClient:
         id_number: str,
         business: Business,
         reason: BusinessReason | None,
-        mobile: str,
+        mobile: str | None,
         bank_code: str,
         photo_jpeg: bytes | None,
         person_type: str = "resident",
         fee_paid_fen: int = 0,
     ) -> Application:
         body = self._business(id_number, business, reason)
-        body.update(mobile=mobile, bank_code=bank_code, person_type=person_type, fee_paid_fen=fee_paid_fen)
+        body.update(bank_code=bank_code, person_type=person_type, fee_paid_fen=fee_paid_fen)
+        if mobile:  # None: keep the number on record
+            body["mobile"] = mobile
         if photo_jpeg is not None:
             body["photo_jpeg_base64"] = base64.b64encode(photo_jpeg).decode()
         return self._typed("submitApplication", body, key)
@@ -636,6 +640,10 @@ class BackendClient:
 
     def activate_bank_account(self, key: str, card_number: str) -> BankAccount:
         return self._typed("activateBankAccount", {"card_number": card_number}, key)
+
+    def confirm_bank_activation(self, key: str, card_number: str) -> BankAccount:
+        """The bank's late answer to a pending activation; BackendTransient while it has not come."""
+        return self._typed("confirmBankActivation", {"card_number": card_number}, key)
 
     def set_financial_pin(
         self, key: str, card_number: str, pin_block: bytes, key_index: int = 1

@@ -2,7 +2,8 @@
 
 - ``kiosk ledger status --json``: cards per place, whether the books add up, the last count and
   open discrepancies.
-- ``kiosk ledger report --period day|month [--date YYYY-MM-DD] --json``: 日清月结.
+- ``kiosk ledger report --period day|month|shift [--date YYYY-MM-DD] --json``: 日清月结 (shift: since
+  the last shift closing, 交班).
 - ``kiosk ledger restock (--range FIRST LAST | --cards N1,N2,…) --operator ID``.
 - ``kiosk ledger count --hopper N --reject-bin N [--in-printer N] --operator ID``: a staff count;
   a mismatch is recorded as a discrepancy and exits 3.
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     status.set_defaults(func=run_status)
 
     report = inner.add_parser("report", help="day or month report (日清月结)")
-    report.add_argument("--period", required=True, help="day or month")
+    report.add_argument("--period", required=True, help="day, month or shift")
     report.add_argument("--date", help="YYYY-MM-DD (default: today, local time)")
     report.add_argument("--json", action="store_true")
     report.set_defaults(func=run_report)
@@ -131,8 +132,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    if args.period not in ("day", "month"):
-        return print_error("ledger.bad_period", f"--period must be day or month, not {args.period!r}")
+    if args.period not in ("day", "month", "shift"):
+        return print_error("ledger.bad_period", f"--period must be day, month or shift, not {args.period!r}")
     try:
         day = date.fromisoformat(args.date) if args.date else datetime.now(LOCAL_TZ).date()
     except ValueError:

@@ -26,7 +26,51 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo = sub.add_parser("demo", help="start the kiosk with every device simulated (pty, pcscd+vpcd, loopback)")
     _common_arguments(demo)
     demo.add_argument("--headless", action="store_true", help="run without a display (SDL offscreen)")
-    demo.set_defaults(func=lambda args: start(args, profile="demo"))
+    demo.add_argument("--scenario", help="run one scripted visit (see --list-scenarios) and quit")
+    demo.add_argument("--list-scenarios", action="store_true", help="list the scripted visits")
+    demo.add_argument("--json", action="store_true", help="print the scenario's report as one JSON object")
+    demo.add_argument("--fast", action="store_true", help="no simulated delays, no think time")
+    demo.add_argument("--state-dir", type=Path, help="state directory for the scenario (default: a fresh temporary one)")
+    demo.add_argument("--lang", help="the citizen switches to this language first (zh_CN, en)")
+    demo.add_argument("--elder", action="store_true", help="the citizen switches elder mode on first")
+    demo.add_argument("--cut-power", action="store_true", help=argparse.SUPPRESS)
+    demo.set_defaults(func=demo_command)
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    if args.list_scenarios:
+        from kiosk.commands.scenarios import SCENARIOS
+
+        if args.json:
+            print(json.dumps([{"name": s.name, "business": s.business, "expect": s.expect, "description": s.description}
+                              for s in SCENARIOS.values()], ensure_ascii=False, indent=1))
+        else:
+            for s in SCENARIOS.values():
+                print(f"{s.name:36} {s.expect:20} {s.description}")
+        return 0
+    if args.scenario:
+        return scenario_command(args)
+    return start(args, profile="demo")
+
+
+def scenario_command(args: argparse.Namespace) -> int:
+    from kiosk.commands.scenarios import SCENARIOS, run_scenario, run_visit, scenario_config
+
+    if args.scenario not in SCENARIOS:
+        return print_error("unknown_scenario", f"no scenario {args.scenario!r}; see kiosk demo --list-scenarios")
+    ensure_display(True)
+    if args.cut_power:
+        # The first half of a power-cut scenario: this process is killed (SIGKILL) mid-production.
+        config = scenario_config(args.scenario, args.state_dir, fast=args.fast)
+        run_visit(args.scenario, config, fast=args.fast, screenshots=None, cut_power=True)
+        return 3  # not reached when the power cut happens
+    report = run_scenario(args.scenario, fast=args.fast, state_dir=args.state_dir, screenshots=args.screenshots,
+                          lang=args.lang, elder=args.elder)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False), flush=True)
+    else:
+        print(json.dumps(report, ensure_ascii=False, indent=1), flush=True)
+    return 0 if report["passed"] else 1
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:

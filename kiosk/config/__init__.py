@@ -35,6 +35,7 @@ from kiosk.config.region import FeeSchedule, ProductionTimes, RegionSection
 from kiosk.config.services import LoggingSection, StaffSection
 from kiosk.config.svc_backend import BackendSection
 from kiosk.config.svc_outbox import OutboxSection
+from kiosk.config.visit import VisitSection
 
 __all__ = [
     "BackendSection",
@@ -55,6 +56,7 @@ __all__ = [
     "RegionSection",
     "SmartCardSection",
     "StaffSection",
+    "VisitSection",
     "check_file",
     "defaults_toml",
     "load_config",
@@ -80,6 +82,7 @@ class KioskConfig:
     outbox: OutboxSection = field(default_factory=OutboxSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     staff: StaffSection = field(default_factory=StaffSection)
+    visit: VisitSection = field(default_factory=VisitSection)
 
     @property
     def all_simulated(self) -> bool:

@@ -60,6 +60,8 @@ class FaceSection:
     # Card photo (358×441 JPEG): quality and the size it must stay under.
     card_photo_quality: int = 70
     card_photo_max_kb: int = 40
+    # Start the face worker (model loading, ~2 s) at kiosk start and keep it between visits.
+    warm_worker: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.accept_distance <= self.reject_distance < 1:

@@ -77,9 +77,15 @@ class CardPrinterSection:
     # Bound on one mechanical step (feed, print, eject, reject).
     motion_timeout_s: float = 60.0
     hopper_capacity: int = 100
+    # Staff are alerted (levels page, telemetry) at or below this many blank cards in the hopper.
     hopper_near_empty: int = 10
     reject_bin_capacity: int = 20
+    # Staff are alerted when the reject bin holds this many spoiled cards (nearly full).
+    reject_bin_near_full: int = 15
     ribbon_low_percent: int = 10
+    # Prints per ribbon, for the kiosk's own ribbon counter (reset when staff change the ribbon)
+    # on printers that do not report the ribbon left.
+    ribbon_capacity: int = 200
     # Simulator only: seconds per mechanical move (0 = instant) and where printed faces go
     # (empty: under the state directory, decided by kiosk/app.py).
     sim_mechanics_s: float = 0.5
@@ -105,7 +111,11 @@ class CardPrinterSection:
             raise ValueError("hopper_near_empty must be between 0 and hopper_capacity")
         if self.reject_bin_capacity <= 0:
             raise ValueError("reject_bin_capacity must be positive")
+        if not 0 < self.reject_bin_near_full <= self.reject_bin_capacity:
+            raise ValueError("reject_bin_near_full must be between 1 and reject_bin_capacity")
         if not 0 <= self.ribbon_low_percent <= 100:
             raise ValueError("ribbon_low_percent must be 0–100")
+        if self.ribbon_capacity <= 0:
+            raise ValueError("ribbon_capacity must be positive")
         if self.sim_mechanics_s < 0:
             raise ValueError("sim_mechanics_s cannot be negative")

@@ -265,6 +265,11 @@ class CardPrinter(Protocol):
         """Takes a blank card from the hopper to the chip station (idempotent: a card already at
         the chip station is returned with ``resumed=True``)."""
 
+    def accept_card_from_front(self) -> FedCard | None:
+        """手动进卡: the holder's own card (to activate it, to change its PIN), pushed into the
+        front slot, drawn in to the chip station. None while no card was pushed in (poll it);
+        the card goes back with :meth:`eject_to_citizen`."""
+
     def reseat_at_chip_station(self) -> None:
         """Moves the card off the contacts and back (a chip that did not power up)."""
 

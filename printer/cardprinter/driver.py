@@ -370,6 +370,32 @@ class EvolisCardPrinter:
             log.info("cardprinter.fed")
             return FedCard(CardPosition.CHIP_STATION, number)
 
+    def accept_card_from_front(self) -> FedCard | None:
+        """手动进卡: the holder's own card, pushed into the front slot, drawn in to the chip station
+        (``Pcim;M`` + ``Sis``; input is set back to the feeder afterwards). Returns None while no
+        card has been pushed in: the caller polls, its prompt's countdown bounds the wait. A card
+        already at the chip station is returned with ``resumed=True``."""
+        with self._lock:
+            position = self.where_is_card()
+            if position is CardPosition.CHIP_STATION:
+                return FedCard(CardPosition.CHIP_STATION, self._read_card_number(), resumed=True)
+            if position not in (CardPosition.NONE, CardPosition.OUTPUT_SLOT):
+                raise CardInPrinter(
+                    f"card at {position.value}", position=position, card_number=self._read_card_number()
+                )
+            select, take_in = p.take_in_from_front()
+            try:
+                self._expect_ok(select, "front")
+                reply = self._ask(take_in, self.motion_timeout_s)
+            finally:
+                self._expect_ok(p.input_from_feeder(), "front")
+            if reply.error is p.ErrorCode.FEEDER:
+                return None  # nothing at the front slot yet
+            if reply.error is not None:
+                raise self._error_for(reply.error, "front", None)
+            log.info("cardprinter.card_taken_in_from_front")
+            return FedCard(CardPosition.CHIP_STATION, self._read_card_number())
+
     def reseat_at_chip_station(self) -> None:
         """Moves the card out to the print position and back under the contacts (重新定位), for
         a chip that did not power up: the peer kiosk retries this way (peer-sscard-system.md §1.6)."""

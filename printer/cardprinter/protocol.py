@@ -208,6 +208,18 @@ def feed_to_chip_station() -> bytes:
     return encode("Sis")
 
 
+def take_in_from_front() -> list[bytes]:
+    """The holder's own card from the front slot to the contact station: input from the manual
+    slot (``Pcim;M`` [C], after the older ``Pmi;M`` [G]), then ``Sis`` [G]. With ``Psmgr;2`` set
+    the printer does not wait for a card: no card at the front → ``ERR F``."""
+    return [encode("Pcim", "M"), encode("Sis")]
+
+
+def input_from_feeder() -> bytes:
+    """``Pcim;F`` [C]: card input from the feeder again (the set-up default)."""
+    return encode("Pcim", "F")
+
+
 def print_job(panels: Iterable[tuple[str, int, bytes]]) -> list[bytes]:
     """Keep the card after printing (``Pneab;E`` [C]), ``Ss`` start, ``Sr`` front side, one
     ``Db`` per panel, ``Se`` end: the card is printed and held at the print position."""
@@ -435,5 +447,7 @@ __all__ = [
     "print_job",
     "reject_commands",
     "setup_commands",
+    "take_in_from_front",
+    "input_from_feeder",
     "unpack_panel",
 ]

@@ -11,7 +11,9 @@ device file, exactly as it opens ``/dev/ttyUSB0`` or ``/dev/usb/lp0`` in the fie
 * a print position that decodes the ``Db`` panels and writes the printed face as a PNG;
 * an optional embosser whose lines are recorded and drawn on that PNG;
 * an output slot (bezel): the simulated citizen takes the card after ``take_delay_s``, or not
-  at all under the ``card_not_taken`` fault;
+  at all under the ``card_not_taken`` fault; the citizen may also push their own card into it
+  (:meth:`CardPrinterSimulator.insert_from_front`), drawn in to the chip station by ``Pcim;M``
+  + ``Sis``;
 * a reject bin with a capacity, a ribbon counter and the printer's counters.
 
 Faults (``fault_names()``): ``jam`` (``stage=`` feed | print | emboss | eject | reject;
@@ -102,11 +104,21 @@ class SlotChipStation:
         self._card_for = card_for
         self.cards: dict[str, object] = {}
 
-    def insert(self, card_number: str) -> None:
+    def card(self, card_number: str) -> object:
+        """The virtual chip card of a blank (made now if it never reached the station): how a
+        test or a trainer gives one particular blank a defective chip before it is fed."""
         card = self.cards.get(card_number)
         if card is None:
             card = self.cards[card_number] = self._card_for(card_number)
-        self._slot.insert(card)  # type: ignore[attr-defined]
+        return card
+
+    def adopt(self, card_number: str, card: object) -> None:
+        """A card from outside the hopper (the holder's own card, pushed into the front slot)
+        with its chip as it is: the station reads what is already written on it."""
+        self.cards[card_number] = card
+
+    def insert(self, card_number: str) -> None:
+        self._slot.insert(self.card(card_number))  # type: ignore[attr-defined]
 
     def remove(self) -> None:
         self._slot.remove()  # type: ignore[attr-defined]
@@ -147,7 +159,11 @@ class CardPrinterSimulator:
         take_delay_s: float | None = 0.0,
         mechanics_s: float = 0.0,
         card_orientation_deg: int = 180,
+        reject_bin_cards: Iterable[str] = (),
+        card_inside: str | None = None,
     ) -> None:
+        """``reject_bin_cards`` / ``card_inside``: the machine as it was left (a restart after a
+        power cut finds the spoiled cards still in the bin and a card still in the card path)."""
         if link not in ("tcp", "pty"):
             raise ValueError("link must be 'tcp' or 'pty'")
         self.chip_station: ChipStation = chip_station if chip_station is not None else RecordingChipStation()
@@ -164,8 +180,10 @@ class CardPrinterSimulator:
         self.card_orientation_deg = card_orientation_deg
 
         self.hopper: deque[str] = deque(card_numbers)
-        self.card: SimulatedCard | None = None  # the card in the printer's path
-        self.reject_bin: list[SimulatedCard] = []
+        self.card: SimulatedCard | None = (  # the card in the printer's path
+            SimulatedCard(card_inside, CardPosition.PRINT_HEAD) if card_inside else None
+        )
+        self.reject_bin: list[SimulatedCard] = [SimulatedCard(n, CardPosition.REJECT_BIN) for n in reject_bin_cards]
         self.taken: list[SimulatedCard] = []
         self.faces: dict[str, Path] = {}
         self.counters = {"fed": 0, "printed": 0, "ejected": 0, "rejected": 0, "embossed": 0}
@@ -176,6 +194,7 @@ class CardPrinterSimulator:
         self._jammed = False
         self._jam_hard = False
         self._keep_after_print = False
+        self._manual_input = False  # Pcim;M: Sis draws a card in from the front slot, not the hopper
         self._sequence = False
         self._panels: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.RLock()
@@ -348,6 +367,21 @@ class CardPrinterSimulator:
             self.reject_bin.clear()
             return numbers
 
+    def insert_from_front(self, card_number: str, chip: object | None = None) -> bool:
+        """The citizen pushes their own card into the front slot (插卡, e.g. to activate it or to
+        change its PIN); it waits there until the printer draws it in (``Pcim;M`` + ``Sis``).
+        ``chip`` is its virtual chip (given to a chip station that can ``adopt`` it). False if
+        the slot or the card path is occupied."""
+        with self._lock:
+            if self.card is not None:
+                return False
+            adopt = getattr(self.chip_station, "adopt", None)
+            if chip is not None and adopt is not None:
+                adopt(card_number, chip)
+            self.card = SimulatedCard(card_number, CardPosition.OUTPUT_SLOT)
+            log.info("cardprinter_sim.card_at_front")
+            return True
+
     def take_card(self) -> bool:
         """The citizen takes the card from the output slot (取卡). False if none is there."""
         with self._lock:
@@ -441,7 +475,14 @@ class CardPrinterSimulator:
     def _cmd_Pem(self, c: p.Command) -> bytes:
         return p.encode_reply("OK")
 
-    _cmd_Psmgr = _cmd_Pbc = _cmd_Pcim = _cmd_Pcrm = _cmd_Pcem = _cmd_Pem
+    _cmd_Psmgr = _cmd_Pbc = _cmd_Pcrm = _cmd_Pcem = _cmd_Pem
+
+    def _cmd_Pcim(self, c: p.Command) -> bytes:
+        """Card input: ``F`` the feeder (hopper), ``M`` the manual/front slot."""
+        if not c.params or c.params[0] not in ("F", "M"):
+            raise _Refused(p.ErrorCode.PARAMETER)
+        self._manual_input = c.params[0] == "M"
+        return p.encode_reply("OK")
 
     def _cmd_Pneab(self, c: p.Command) -> bytes:
         if not c.params or c.params[0] not in ("E", "A"):
@@ -523,6 +564,13 @@ class CardPrinterSimulator:
     def _cmd_Sis(self, c: p.Command) -> bytes:
         self._check_motion()
         card = self.card
+        if self._manual_input:
+            # From the front slot: the card waiting there is drawn in; nothing there, nothing to take.
+            if card is None:
+                raise _Refused(p.ErrorCode.FEEDER)
+            self._move()
+            self._place(CardPosition.CHIP_STATION)
+            return p.encode_reply("OK")
         if card is not None:
             if card.position is CardPosition.OUTPUT_SLOT:
                 raise _Refused(p.ErrorCode.PARAMETER)  # a presented card is not pulled back in

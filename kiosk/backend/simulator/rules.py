@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS persons (
     id_number TEXT PRIMARY KEY, name TEXT NOT NULL, sex TEXT NOT NULL, ethnicity_code TEXT NOT NULL,
     birth_date TEXT NOT NULL, temporary_card TEXT NOT NULL DEFAULT 'none',
-    temporary_card_number TEXT, photo_file TEXT, photo BLOB);
+    temporary_card_number TEXT, photo_file TEXT, photo BLOB, mobile TEXT);
 CREATE TABLE IF NOT EXISTS cards (
     card_number TEXT PRIMARY KEY, id_number TEXT NOT NULL, state TEXT NOT NULL,
     state_before_loss TEXT, issued_on TEXT NOT NULL, expires_on TEXT NOT NULL, bank_code TEXT NOT NULL,
@@ -157,6 +157,10 @@ def add_working_days(start: date, days: int) -> date:
     return current
 
 
+def _mask_mobile(mobile: str | None) -> str | None:
+    return f"{mobile[:3]}****{mobile[-4:]}" if mobile else None
+
+
 def body_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -193,6 +197,9 @@ class CardManagementState:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(persons)")}
+        if "mobile" not in columns:  # a simulator state made before the mobile number was kept
+            self._conn.execute("ALTER TABLE persons ADD COLUMN mobile TEXT")
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('card_serial', '0')")
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('id_serial', '0')")
@@ -286,7 +293,7 @@ class CardManagementState:
                 temp = backend.get("temporary_card") or "none"
                 c.execute(
                     "INSERT INTO persons (id_number, name, sex, ethnicity_code, birth_date, temporary_card,"
-                    " temporary_card_number, photo_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " temporary_card_number, photo_file, mobile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         idn,
                         person["name"],
@@ -296,6 +303,7 @@ class CardManagementState:
                         temp,
                         f"T{idn[-6:]}" if temp != "none" else None,
                         person.get("photo"),
+                        backend.get("mobile"),
                     ),
                 )
                 state = backend.get("card_state")
@@ -354,6 +362,25 @@ class CardManagementState:
                     _ts(self.clock() - timedelta(days=days_ago)),
                     number,
                     central.get("delivery", "pickup"),
+                    self.rules.pickup_branch,
+                    self.rules.default_bank_code,
+                ),
+            )
+
+        if backend.get("replacement_application"):
+            # A replacement applied for after the formal loss report (at a counter): the new card is
+            # in central production, so the loss report can no longer be cancelled (解挂).
+            replacement = backend["replacement_application"]
+            c.execute(
+                "INSERT INTO applications (application_id, id_number, business, reason, state, fee_fen, submitted_at,"
+                " old_card_number, central, delivery, branch, bank_code) VALUES (?, ?, 'replacement', 'lost', 'central',"
+                " 0, ?, ?, 1, ?, ?, ?)",
+                (
+                    self._new_id("C"),
+                    idn,
+                    _ts(self.clock() - timedelta(days=int(replacement.get("submitted_days_ago", 2)))),
+                    number,
+                    replacement.get("delivery", "pickup"),
                     self.rules.pickup_branch,
                     self.rules.default_bank_code,
                 ),
@@ -490,6 +517,7 @@ class CardManagementState:
             "temporary_card": person["temporary_card"],
             "photo_on_record": self._photo(person) is not None,
             "open_application": open_app["application_id"] if open_app is not None else None,
+            "mobile_masked": _mask_mobile(person["mobile"]),
         }
 
     def op_queryPersonPhoto(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -633,6 +661,10 @@ class CardManagementState:
             self._conn.execute("UPDATE persons SET photo = ? WHERE id_number = ?", (photo, idn))
         elif self._photo(person) is None:
             raise Refusal("photo_not_on_record", "no photo sent and none on record", 422)
+        if body.get("mobile"):
+            self._conn.execute("UPDATE persons SET mobile = ? WHERE id_number = ?", (body["mobile"], idn))
+        elif not person["mobile"]:
+            raise Refusal("request_invalid", "no mobile number sent and none on record", 422)
         now = self.clock()
         app_id = self._new_id("S")
         self._conn.execute(
@@ -839,6 +871,21 @@ class CardManagementState:
             self._conn.execute(
                 "UPDATE cards SET account_state = 'active' WHERE card_number = ?", (card["card_number"],)
             )
+        return self._account_json(self._card(card["card_number"]))
+
+    def op_confirmBankActivation(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """金融账户激活结果确认: the bank's late answer to a ``pending`` activation, recorded with the
+        card-management system. While the bank has not answered, 503: nothing is recorded and the
+        kiosk's outbox sends the same request again later."""
+        card = self._live_card(body["card_number"])
+        state = card["account_state"]
+        if state == "pending":
+            ready_at = card["account_ready_at"]
+            if not ready_at or self.clock() < datetime.fromisoformat(ready_at):
+                raise Refusal("service_unavailable", "the bank has not answered the activation yet", 503)
+            self._conn.execute("UPDATE cards SET account_state = 'active' WHERE card_number = ?", (card["card_number"],))
+        elif state != "active":
+            raise Refusal("card_state_invalid", f"no activation to confirm: account {state}")
         return self._account_json(self._card(card["card_number"]))
 
     def op_reportLoss(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -355,6 +355,12 @@ class BackendSimulator:
             return refusal.status, _error(refusal.code, refusal.message)
 
     def _mutate(self, operation: str, key: str, kiosk_id: str, body: Any) -> tuple[int, Any]:
+        try:
+            return self._mutate_once(operation, key, kiosk_id, body)
+        except Refusal as refusal:  # 5xx: rolled back and not stored, so the same key may come again
+            return refusal.status, _error(refusal.code, refusal.message)
+
+    def _mutate_once(self, operation: str, key: str, kiosk_id: str, body: Any) -> tuple[int, Any]:
         digest = body_hash({"operation": operation, "body": body})
         with self.state.transaction():
             stored = self.state.stored_request(key)

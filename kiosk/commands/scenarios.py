@@ -1,0 +1,603 @@
+"""Scripted visits for ``kiosk demo --headless --json --scenario NAME`` (模拟办事).
+
+A scenario is a whole visit through the real UI and the real links (pty, pcscd + vpcd, loopback
+TCP/HTTP) with a **scripted citizen** who does what a person does: touches the same on-screen
+buttons (synthetic touches at the buttons' positions, counted by the app), puts the ID card on
+the simulated reader, looks into the simulated camera and performs the liveness action the
+screen asks for, types PINs on the simulated PIN pad, takes the card from the printer's slot and
+the ID card back. The simulators are the far ends of the links: nothing in the kiosk is faked.
+
+Each scenario names its person (``config/demo-people.json``), what it injects (a printer jam, a
+failed chip write, the network down, a power cut) and the outcome a correct kiosk reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CitizenScript:
+    """What the citizen does where a screen offers a choice (defaults: the plain path)."""
+
+    person: str = "first_issue"
+    face_of: str | None = None  # someone else looks into the camera (face_mismatch)
+    choices: dict[str, str] = field(default_factory=dict)  # screen title key → choice
+    optional: tuple[str, ...] = ()  # optional consent items the citizen ticks
+    take_card: bool = True
+    pins: tuple[str, ...] = ("371958", "371958", "582947", "582947")
+    think_s: float = 0.6  # pause before each action (0 with --fast)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    business: str
+    expect: str
+    description: str
+    citizen: CitizenScript = field(default_factory=CitizenScript)
+    setup: Callable[[Any], None] | None = None  # (kiosk) → None, before the visit
+    during: Callable[[Any, str], None] | None = None  # (kiosk, screen) each time a screen appears
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    power_cut_at: str | None = None  # kill the kiosk when this step starts, then restart it
+
+
+def _inject(device: str, fault: str, count: int | None = 1, **params: Any) -> Callable[[Any], None]:
+    def setup(kiosk: Any) -> None:
+        if device == "smartcard":
+            # The next blank in the hopper has a chip that fails while it is written.
+            printer = kiosk.simulators["cardprinter"]
+            printer.chip_station.card(printer.hopper[0]).inject(fault, count, **params)
+        else:
+            kiosk.simulators[device].inject(fault, count=count, **params)
+
+    return setup
+
+
+def _inject_when(screen: str, device: str, fault: str, count: int | None = 1, **params: Any) -> Callable[[Any, str], None]:
+    """Arms a fault once the visit reaches ``screen``: the kiosk was in service when the citizen
+    started (the pre-visit check passed) and the fault happens under way."""
+    armed: list[bool] = []
+
+    def during(kiosk: Any, name: str) -> None:
+        if name == screen and not armed:
+            armed.append(True)
+            _inject(device, fault, count, **params)(kiosk)
+
+    return during
+
+
+def _network_down(kiosk: Any) -> None:
+    kiosk.simulators["backend"].stop()
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(s: Scenario) -> Scenario:
+    SCENARIOS[s.name] = s
+    return s
+
+
+scenario(Scenario("first_issue", "first_issue", "card_issued",
+                  "首次申领即时制卡: a first card made, activated, taken, voucher printed"))
+scenario(Scenario("renewal", "renewal", "card_issued", "换领: the card expires within the renewal window",
+                  CitizenScript(person="renewal", choices={"visit.reason.title": "expiring",
+                                                            "visit.photo.source_title": "keep"})))
+scenario(Scenario("replacement", "replacement", "card_issued", "补领 after a formal loss report; the old card is cancelled",
+                  CitizenScript(person="replacement", choices={"visit.photo.source_title": "new"})))
+scenario(Scenario("replacement_without_loss_report", "replacement", "notice_printed",
+                  "补领 refused: no loss report (one-time notice)", CitizenScript(person="replacement_without_loss_report")))
+scenario(Scenario("face_mismatch", "first_issue", "notice_printed",
+                  "someone else looks into the camera: refused after the retries, staffed path",
+                  CitizenScript(person="face_mismatch", face_of="renewal")))
+scenario(Scenario("temporary_card_not_recalled", "first_issue", "notice_printed",
+                  "a temporary card is held: notice to return it at the counter",
+                  CitizenScript(person="temporary_card_not_recalled")))
+scenario(Scenario("hopper_empty", "first_issue", "notice_printed",
+                  "the hopper runs empty under way (the last blank misfed): the application is kept, notice printed",
+                  during=_inject_when("choose", "cardprinter", "hopper_empty", count=1)))
+scenario(Scenario("card_jam", "first_issue", "notice_printed",
+                  "the card jams while printing: rejected, recorded, reported; notice printed",
+                  setup=_inject("cardprinter", "jam", count=1, stage="print")))
+scenario(Scenario("chip_write_fails", "first_issue", "card_issued",
+                  "the first blank's chip write fails: it is spoiled, the second blank is made and issued",
+                  setup=_inject("smartcard", "tearing", count=1)))
+scenario(Scenario("card_not_taken", "first_issue", "notice_printed",
+                  "the citizen walks away without the card: retracted to the reject bin, recorded",
+                  CitizenScript(take_card=False), config={"cardprinter": {"take_card_timeout_s": 5}}))
+scenario(Scenario("network_down", "first_issue", "application_queued",
+                  "the card-management system is unreachable: the application is queued for central production",
+                  setup=_network_down))
+scenario(Scenario("power_cut_during_production", "first_issue", "card_issued",
+                  "power cut while the chip is written: at restart the card is rejected and recorded, the "
+                  "application is found by its key, and the citizen's next visit makes the card",
+                  power_cut_at="produce"))
+
+
+# More scenarios live beside this module (each calls ``scenario(...)`` at import): the other
+# citizen businesses, the staff menu, the engineer menu. A module not built yet is skipped.
+SCENARIO_MODULES = ("scenarios_more", "scenarios_staff", "scenarios_engineer")
+
+
+def _load_more_scenarios() -> None:
+    import importlib
+    import importlib.util
+
+    for name in SCENARIO_MODULES:
+        module = f"kiosk.commands.{name}"
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
+# --------------------------------------------------------------------------- the scripted citizen
+
+
+class ScriptedCitizen:
+    """Watches the kiosk's screen from its own thread and acts on each new prompt."""
+
+    def __init__(self, ui: Any, kiosk: Any, scenario: Scenario, *, fast: bool, log: list[str]) -> None:
+        self.ui = ui
+        self.kiosk = kiosk
+        self.scenario = scenario
+        self.script = scenario.citizen
+        self.think = 0.0 if fast else self.script.think_s
+        self.log = log
+        self.done = threading.Event()
+        self.error: str | None = None
+        self._seen: set[int] = set()
+        self._pins = list(self.script.pins)
+        self._people = _people()
+        self._analyzer: Any = None
+        self.business_touched_at: float | None = None
+        self.screens: list[str] = []
+
+    # -- running on the Kivy thread -----------------------------------------------------------
+    def _on_ui(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        from kivy.clock import Clock
+
+        box: dict[str, Any] = {}
+        ready = threading.Event()
+
+        def run(_dt: float) -> None:
+            try:
+                box["value"] = fn()
+            except Exception as exc:  # reported to the citizen thread
+                box["error"] = exc
+            ready.set()
+
+        Clock.schedule_once(run, 0)
+        if not ready.wait(timeout):
+            raise TimeoutError("the UI thread did not run the action")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def touch(self, choice: str) -> None:
+        from screens.touch import press
+
+        for _ in range(200):
+            if self._on_ui(lambda: press(self.ui, choice) is not None):
+                self.log.append(f"touch {choice}")
+                time.sleep(0.25 if choice.startswith("option:") else 0.0)  # a ScrollView passes a tap on late
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"no button {choice!r} on screen {self.ui.manager.current}")
+
+    def pause(self) -> None:
+        if self.think:
+            time.sleep(self.think)
+
+    # -- the visit -----------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._wait_home()
+            self.pause()
+            self.business_touched_at = time.monotonic()
+            self.touch(f"business:{self.scenario.business}")
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                if self._visit_over():
+                    break
+                self._step()
+                time.sleep(0.02)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.done.set()
+
+    def _wait_home(self) -> None:
+        for _ in range(600):
+            ready = self._on_ui(lambda: self.ui.manager is not None and self.ui.manager.current == "home"
+                                and bool(self.ui.manager.get_screen("home").businesses))
+            face = self.kiosk.core.services.devices.get("face")
+            warm = face is None or getattr(face, "_worker_up", True)
+            if ready and warm:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the home screen never offered a business")
+
+    def _visit_over(self) -> bool:
+        core = self.kiosk.core
+        return self.business_touched_at is not None and core.last_outcome is not None and not core.visit_running
+
+    def _step(self) -> None:
+        snapshot = self._on_ui(self._snapshot)
+        if snapshot is None:
+            return
+        name, prompt_id, data, choices = snapshot
+        if name == "pin_entry":
+            self._pin_entry(data, prompt_id)
+            return
+        if prompt_id in self._seen:
+            if name == "face":
+                self._face_follow()
+            return
+        self._seen.add(prompt_id)
+        self.screens.append(name)
+        if self.scenario.during is not None:
+            self.scenario.during(self.kiosk, name)
+        handler = getattr(self, f"_on_{name}", None)
+        if handler is not None:
+            handler(data, choices)
+
+    def _snapshot(self) -> tuple[str, int, dict[str, Any], tuple[str, ...]] | None:
+        screen = self.ui.manager.current_screen
+        prompt = getattr(screen, "prompt", None)
+        if prompt is None:
+            return None
+        return screen.name, id(prompt), dict(prompt.data), tuple(prompt.choices)
+
+    def _choice_for(self, data: dict[str, Any], default: str) -> str:
+        return self.script.choices.get(str(data.get("title_key", "")), default)
+
+    # -- screens ---------------------------------------------------------------------------------
+    def _on_id_card(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        self.pause()
+        self.kiosk.simulators["idreader"].place(self.script.person)
+        self.log.append(f"id card placed ({self.script.person})")
+
+    def _on_consent(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        for item in data.get("items", ()):
+            if item.get("required") or item.get("key") in self.script.optional:
+                self.pause()
+                self.touch(f"option:{item['key']}")
+        self.pause()
+        self.touch("agree")
+
+    def _on_confirm(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        self.pause()
+        self.touch(self._choice_for(data, choices[0]))
+
+    def _on_choose(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        self.pause()
+        self.touch(self._choice_for(data, choices[0]))
+
+    def _on_message(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        if choices:
+            self.pause()
+            self.touch(self._choice_for(data, choices[0]))
+
+    def _on_keypad_entry(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        for digit in "13800138000":
+            self.touch(f"key:{digit}")
+        self.touch("key:enter")
+
+    def _on_notice(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        self.pause()
+        self.touch("done")
+
+    def _on_take_item(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        slot = data.get("slot")
+        if slot == "card":
+            if self.script.take_card:
+                threading.Thread(target=self._take_card, daemon=True).start()
+        elif slot == "id_card":
+            self.pause()
+            self.kiosk.simulators["idreader"].lift()
+            self.log.append("id card taken back")
+
+    def _take_card(self) -> None:
+        printer = self.kiosk.simulators["cardprinter"]
+        for _ in range(600):
+            if printer.take_card():
+                self.log.append("card taken")
+                return
+            time.sleep(0.05)
+
+    def _pin_entry(self, data: dict[str, Any], prompt_id: int) -> None:
+        if data.get("update") or prompt_id in self._seen:
+            return
+        self._seen.add(prompt_id)
+        self.screens.append("pin_entry")
+        pin = self._pins.pop(0) if self._pins else "371958"
+        self.pause()
+        self.kiosk.simulators["pinpad"].queue_keys(pin + "E")
+        self.log.append("PIN typed on the pad")
+
+    # -- the face --------------------------------------------------------------------------------
+    def _on_face(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
+        self._challenge_done: str | None = None
+        self._play(self._frame(), ())
+
+    def _face_follow(self) -> None:
+        key = self._on_ui(lambda: self.ui.manager.current_screen.challenge_key)
+        if key and key != getattr(self, "_challenge_done", None):
+            from kiosk.devices.camera import LivenessChallenge
+
+            challenge = next((c for c in LivenessChallenge if c.message_key == key), None)
+            if challenge is not None:
+                self._challenge_done = key
+                self._play(self._frame(), (challenge,))
+
+    def _frame(self) -> Any:
+        if getattr(self, "_frontal", None) is None:
+            from camera.capture import read_image_rgb
+            from camera.scenes import live_frame
+
+            from camera.analysis import FaceAnalyzer
+
+            person = self._people[self.script.face_of or self.script.person]
+            photo = read_image_rgb(REPO.parent / "shared" / "testdata" / "faces" / person["photo"])
+            self._analyzer = FaceAnalyzer(detect_width=min(photo.shape[1], 640))
+            box = self._analyzer.detect(photo)[0]
+            self._frontal = live_frame(photo, box)
+        return self._frontal
+
+    def _play(self, frame: Any, challenges: tuple[Any, ...]) -> None:
+        from camera.analysis import FaceAnalyzer
+        from camera.scenes import blink_and_turn_script
+
+        camera = self.kiosk.simulators["camera"]
+        if not challenges:
+            camera.play([frame])
+            return
+        analyzer = FaceAnalyzer(detect_width=320)
+        frames = blink_and_turn_script(frame, challenges, analyzer, hold=6)
+        camera.play(frames + [frame] * 30)
+        self.log.append(f"liveness action {challenges[0].value}")
+
+
+def _people() -> dict[str, dict[str, Any]]:
+    data = json.loads((REPO / "config" / "demo-people.json").read_text(encoding="utf-8"))
+    return {p["key"]: p for p in data["people"]}
+
+
+# --------------------------------------------------------------------------- running a scenario
+
+
+def scenario_config(name: str, state_dir: Path, *, fast: bool) -> KioskConfig:
+    s = SCENARIOS[name]
+    config = load_config("demo")
+    people = _people()
+    face = people[s.citizen.face_of or s.citizen.person]  # who stands in front of the camera
+    config = replace(
+        config,
+        kiosk=replace(config.kiosk, state_dir=state_dir, log_dir=state_dir / "log",
+                      screenshot_dir=state_dir / "screenshots", voice_enabled=not fast, fullscreen=False),
+        backend=replace(config.backend, sim_state_dir=state_dir / "backend-sim"),
+        cardprinter=replace(config.cardprinter, sim_output_dir=str(state_dir / "card-faces"),
+                            **({"sim_mechanics_s": 0.0} if fast else {})),
+        idreader=replace(config.idreader, sim_initial_card="", **({"sim_card_delay_s": 0.0} if fast else {})),
+        camera=replace(config.camera, sim_source=(str(REPO.parent / "shared" / "testdata" / "faces" / face["photo"]),)),
+    )
+    for section, values in s.config.items():
+        config = replace(config, **{section: replace(getattr(config, section), **values)})
+    return config
+
+
+_load_more_scenarios()
+
+
+def mask_card_number(number: str | None) -> str | None:
+    return f"{number[:2]}*****{number[-2:]}" if number else None
+
+
+def ledger_balanced(kiosk: Any) -> bool | None:
+    """The ledger's cards in the kiosk against what the printer's sensors count (read only)."""
+    from kiosk.ledger import StockCount
+
+    services = kiosk.core.services
+    printer, ledger = services.devices.get("cardprinter"), services.devices.get("ledger")
+    if printer is None or ledger is None:
+        return None
+    counters = printer.counters()
+    if counters.hopper_count is None or counters.reject_bin_count is None:
+        return None
+    observed = StockCount.from_levels({"hopper": counters.hopper_count, "reject_bin": counters.reject_bin_count})
+    return ledger.balance().expected.as_dict() == observed.as_dict()
+
+
+def receipt_text(stream: bytes) -> str:
+    """The readable text of an ESC/POS job (commands dropped; the printer speaks GB 18030)."""
+    import re
+
+    text = re.sub(rb"\x1d\(k.{2}[\x00-\xff]{2}", b"", stream)  # QR code payloads
+    text = re.sub(rb"[\x1b\x1d][@-~!-/0-9a-zA-Z][\x00-\x09\x30-\x39]?", b"", text)
+    decoded = text.decode("gb18030", errors="ignore")
+    return "\n".join(line.strip() for line in decoded.splitlines() if line.strip() and line.strip().isprintable())
+
+
+def _printed(kiosk: Any, screenshots: Path | None) -> list[str]:
+    sim = kiosk.simulators.get("receipt")
+    if sim is None:
+        return []
+    texts = []
+    for n, stream in enumerate(list(sim.receipts)):
+        texts.append(receipt_text(bytes(stream)))
+        if screenshots is not None:
+            from printer.receipt.render import render_to_png
+
+            render_to_png(bytes(stream), screenshots / f"receipt-{n}.png", font_path=kiosk.core.config.kiosk.font_path)
+    return texts
+
+
+def _steps(journal: Any, visit_id: str) -> list[dict[str, Any]]:
+    from kiosk.journal import StepEvent
+
+    started: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
+    for entry in journal.entries(visit_id):
+        if entry.event is StepEvent.STARTED and entry.step not in started:
+            started[entry.step] = entry.at
+        elif entry.event in (StepEvent.DONE, StepEvent.FAILED) and entry.step in started:
+            out.append({"name": entry.step, "seconds": round((entry.at - started[entry.step]).total_seconds(), 3),
+                        "result": entry.event.value})
+    return out
+
+
+def _watch_for_power_cut(kiosk: Any, step: str) -> None:
+    """Cuts the power (SIGKILL, no clean-up of any kind) once ``step`` has fed a blank card."""
+    journal = kiosk.core.journal
+    while True:
+        visit = next(iter(journal.unfinished_visits()), None)
+        if visit is not None:
+            for entry in journal.entries(visit.visit_id):
+                if entry.step == step and "blank" in entry.data:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.005)
+
+
+def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path | None, lang: str | None = None,
+              elder: bool = False, cut_power: bool = False) -> dict[str, Any]:
+    """One visit of scenario ``name`` in this process through the real UI; returns the report."""
+    from kiosk.app import build_kiosk, prepare_kivy_environment
+    from kiosk.timing import VisitTimer
+
+    s = SCENARIOS[name]
+    prepare_kivy_environment(config, headless=True)
+    kiosk = build_kiosk(config, console_log=False)
+    try:
+        printer_sim = kiosk.simulators.get("cardprinter")
+        if printer_sim is not None:
+            printer_sim.take_delay_s = None  # the scripted citizen takes the card (or not)
+        if s.setup is not None and not getattr(kiosk, "_setup_done", False):
+            s.setup(kiosk)
+        if cut_power and s.power_cut_at:
+            threading.Thread(target=_watch_for_power_cut, args=(kiosk, s.power_cut_at), daemon=True).start()
+        timer = VisitTimer()
+        kiosk.core.visit_timer = timer
+        log: list[str] = []
+        report: dict[str, Any] = {}
+        from screens.boot import run_kiosk_ui
+
+        citizen_box: dict[str, Any] = {}
+
+        def begin(ui: Any) -> None:
+            if lang:
+                ui.switch_language(lang)
+            if elder:
+                ui.toggle_elder(True)
+            citizen = ScriptedCitizen(ui, kiosk, s, fast=fast, log=log)
+            citizen_box["citizen"] = citizen
+            if screenshots is not None:
+                original = citizen._step
+
+                def step_with_shots() -> None:
+                    before = len(citizen.screens)
+                    original()
+                    if len(citizen.screens) > before:
+                        citizen._on_ui(lambda: ui.take_screenshot(citizen.screens[-1]))
+
+                citizen._step = step_with_shots  # type: ignore[method-assign]
+            threading.Thread(target=citizen.run, name="scripted-citizen", daemon=True).start()
+
+            def check(_dt: float) -> None:
+                if citizen.done.is_set():
+                    ui.stop()
+
+            from kivy.clock import Clock
+
+            Clock.schedule_interval(check, 0.1)
+
+        ui_error = None
+        try:
+            run_kiosk_ui(kiosk.core, kiosk.staff, screenshot_dir=screenshots, actions=[(0.2, begin)],
+                         demo_pinpad_press=None, auto_screenshots=False)
+        except Exception as exc:  # the report says so; the visit's own state is in the journal
+            ui_error = f"{type(exc).__name__}: {exc}"
+        citizen = citizen_box.get("citizen")
+        outcome = kiosk.core.last_outcome
+        ended = time.monotonic()
+        total = ended - citizen.business_touched_at if citizen and citizen.business_touched_at else None
+        produce = dict(outcome.results.get("produce", {})) if outcome else {}
+        outbox = kiosk.core.services.devices.get("outbox")
+        status = outbox.status().as_dict() if outbox is not None else {}
+        counts = status.get("counts", {})
+        from kivy.app import App
+
+        ui = App.get_running_app() or citizen.ui if citizen else None
+        report = {
+            "scenario": name,
+            "business": s.business,
+            "outcome": outcome.outcome if outcome else None,
+            "reason": outcome.reason if outcome else None,
+            "card_number": mask_card_number(produce.get("card_number")),
+            "touches": getattr(ui, "touches", None),
+            "seconds": {
+                "total": round(total, 3) if total is not None else None,
+                "devices": round(timer.totals["devices"], 3),
+                "backend": round(timer.totals["backend"], 3),
+                "citizen": round(timer.totals["citizen"], 3),
+                "kiosk": round(total - timer.totals["citizen"], 3) if total is not None else None,
+            },
+            "steps": _steps(kiosk.core.journal, outcome.visit_id) if outcome else [],
+            "ledger_balanced": ledger_balanced(kiosk),
+            "outbox_pending": int(counts.get("pending", 0)) + int(counts.get("in_flight", 0)),
+            "screenshots": str(screenshots) if screenshots is not None else None,
+            "visit_id": outcome.visit_id if outcome else None,
+            "screens": citizen.screens if citizen else [],
+            "citizen_log": log,
+            "error": ui_error or (citizen.error if citizen else "the scripted citizen never started"),
+            "recovered": [{"visit": r.visit_id, "steps": list(r.compensated_steps)} for r in kiosk.recovered],
+            "printed": _printed(kiosk, screenshots),
+        }
+        return report
+    finally:
+        kiosk.close()
+
+
+def run_scenario(name: str, *, fast: bool, state_dir: Path | None = None, screenshots: Path | None = None,
+                 lang: str | None = None, elder: bool = False) -> dict[str, Any]:
+    """The whole scenario: one visit, or for a power cut a child kiosk killed mid-production and
+    the visit done again after the restart. Adds ``expected`` and ``passed``."""
+    s = SCENARIOS[name]
+    own_dir = state_dir is None
+    if state_dir is None:
+        state_dir = Path(tempfile.mkdtemp(prefix=f"kiosk-scenario-{name}-"))
+    config = scenario_config(name, state_dir, fast=fast)
+    power_cut: dict[str, Any] | None = None
+    if s.power_cut_at:
+        argv = [sys.executable, "-m", "kiosk", "demo", "--headless", "--json", "--scenario", name,
+                "--state-dir", str(state_dir), "--cut-power"] + (["--fast"] if fast else [])
+        child = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, SDL_VIDEODRIVER="offscreen"))
+        power_cut = {"step": s.power_cut_at, "child_exit": child.returncode,
+                     "killed": child.returncode == -signal.SIGKILL}
+    try:
+        report = run_visit(name, config, fast=fast, screenshots=screenshots, lang=lang, elder=elder)
+    finally:
+        if own_dir and os.environ.get("KIOSK_KEEP_SCENARIO_STATE") != "1":
+            shutil.rmtree(state_dir, ignore_errors=True)
+    report["expected"] = s.expect
+    report["passed"] = report["outcome"] == s.expect and not report["error"] and (
+        power_cut is None or power_cut["killed"])
+    if power_cut is not None:
+        report["power_cut"] = power_cut
+    return report
