@@ -22,7 +22,7 @@ from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
-from kivy.uix.screenmanager import FadeTransition, ScreenManager
+from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from kiosk.prompts import Answer, Prompt
 from kiosk.runtime import KioskCore
@@ -183,7 +183,10 @@ class KioskUI(App):
         else:
             log.error("CJK font missing at %s: Chinese would render as boxes", font)
         load_kv_files()
-        manager = ScreenManager(transition=FadeTransition(duration=0.15))
+        # No shader transition: a fade renders both screens into FBOs each frame (slow on a kiosk
+        # PC without a GPU) and, when prompts follow each other fast, left the manager with no
+        # screen attached while it still reported the transition as running.
+        manager = ScreenManager(transition=NoTransition())
         manager.add_widget(HomeScreen(name="home"))
         for name, cls in all_prompt_screens().items():
             manager.add_widget(cls(name=name))

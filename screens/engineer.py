@@ -686,7 +686,7 @@ class EngineerDiagnosticsPage(EngineerPage):
                 self.say("engineer.failed", True, code=error_code(error))
                 return
             self.last_path = str(bundle.path)
-            self.say("engineer.diag.exported", path=bundle.path, files=len(bundle.files), size=bundle.size // 1024)
+            self.say("engineer.diag.exported", files=len(bundle.files), size=max(1, bundle.size // 1024))
 
         off_ui(lambda: desk().export_diagnostics(actor(), directory), done)
 

@@ -56,6 +56,8 @@ from kiosk.staff_actions import (
     suggested_first_card,
 )
 from screens.base import MenuPage
+from screens.theme import THEME
+from screens.widgets import Keypad
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,6 +138,25 @@ class ListRow(BoxLayout):
 # --------------------------------------------------------------------------- the page base
 
 
+def panels_of(container: Any, **others: Any) -> dict[str, Any]:
+    """The container's panels by name, as strong references (``ids`` holds weak proxies, and a
+    panel out of the tree must stay alive): the keypad plus ``others``."""
+    children = list(container.children)
+    panels = {"keypad": next(c for c in children if isinstance(c, Keypad))}
+    for name, proxy in others.items():
+        panels[name] = next(c for c in children if c == proxy)
+    return panels
+
+
+def show_only(container: Any, panels: dict[str, Any], wanted: str | None) -> None:
+    """Puts only the panel ``wanted`` into ``container`` (the others are kept, out of the tree):
+    a hidden panel takes no room and cannot be touched."""
+    for child in list(container.children):
+        container.remove_widget(child)
+    if wanted is not None:
+        container.add_widget(panels[wanted])
+
+
 class StaffPage(Screen):
     """A staff page: runs one action at a time off the UI thread and shows its outcome as a
     message key (translated in kv, so a language switch re-translates it)."""
@@ -209,12 +230,13 @@ class StaffLevelsPage(StaffPage):
     def _show(self, levels: StockLevels) -> None:
         box = self.ids.levels
         box.clear_widgets()
+        self.rows: list[LevelRow] = []
         for level in levels.levels:
             amount_key, amount_values = "", {}
             if level.value is not None and level.name != "paper":
                 amount_key = f"staffpage.amount.{level.name}"
                 amount_values = {"value": level.value, "capacity": level.capacity}
-            box.add_widget(
+            self.rows.append(
                 LevelRow(
                     name_key=f"staffpage.level_name.{level.name}",
                     state=level.state.value,
@@ -226,6 +248,18 @@ class StaffLevelsPage(StaffPage):
                     fraction=level.fraction,
                 )
             )
+        # Two cards a row, both as tall as the taller one (their texts wrap differently).
+        for pair in (self.rows[i : i + 2] for i in range(0, len(self.rows), 2)):
+            line = BoxLayout(size_hint_y=None, spacing=THEME.spacing)
+
+            def fit(*_args: object, line: BoxLayout = line) -> None:
+                line.height = max(card.minimum_height for card in line.children)
+
+            for card in pair:
+                card.bind(minimum_height=fit)
+                line.add_widget(card)
+            fit()
+            box.add_widget(line)
         self.alert_count = len(levels.alerts)
 
 
@@ -298,6 +332,7 @@ class StaffRestockPage(StaffPage):
             return
         self.cards = cards
         self.stage = "confirm"
+        self.ids.keypad.value = ""
         self.say("")
 
     def confirm(self) -> None:
@@ -454,6 +489,14 @@ class StaffReconcilePage(StaffPage):
     reviewer_id = StringProperty("")
     can_reprint = BooleanProperty(False)
 
+    def on_kv_post(self, base_widget: Any) -> None:
+        self._panels = panels_of(self.ids.right, report=self.ids.report_view)
+        self.on_stage(self, self.stage)
+
+    def on_stage(self, _page: Any, stage: str) -> None:
+        if hasattr(self, "_panels"):
+            show_only(self.ids.right, self._panels, "report" if stage in ("result", "closed") else "keypad")
+
     def reset(self) -> None:
         self.stage = "period"
         self.hopper_count = self.bin_count = self.reviewer_id = ""
@@ -596,6 +639,15 @@ class StaffDiscrepancyPage(StaffPage):
     open_count = NumericProperty(0)
     supervisor_id = StringProperty("")
     auth_id = StringProperty("")
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        self._panels = panels_of(self.ids.right, options=self.ids.options)
+        self.on_stage(self, self.stage)
+
+    def on_stage(self, _page: Any, stage: str) -> None:
+        if hasattr(self, "_panels"):
+            wanted = "keypad" if stage in ("auth_id", "auth_password") else "options" if stage in ("note", "resolve") else None
+            show_only(self.ids.right, self._panels, wanted)
 
     def reset(self) -> None:
         self.stage = "list"

@@ -105,9 +105,19 @@ def settled(widget: Widget) -> bool:
 def bring_into_view(widget: Widget) -> None:
     """Scrolls every ScrollView around ``widget`` (innermost first) so that it is shown."""
     for ancestor in _ancestors(widget):
-        if isinstance(ancestor, ScrollView):
+        if isinstance(ancestor, ScrollView) and not _fully_inside(widget, ancestor):
+            # Only when hidden: scroll_to on content shorter than the view moves it off where
+            # it is drawn, and the touch would then miss.
             ancestor.scroll_to(widget, padding=10, animate=False)
             ancestor.update_from_scroll()
+
+
+def _fully_inside(widget: Widget, view: Widget) -> bool:
+    left, bottom = widget.to_window(widget.x, widget.y)
+    right, top = widget.to_window(widget.right, widget.top)
+    v_left, v_bottom = view.to_window(view.x, view.y)
+    v_right, v_top = view.to_window(view.right, view.top)
+    return left >= v_left - 1 and right <= v_right + 1 and bottom >= v_bottom - 1 and top <= v_top + 1
 
 
 def _inside(x: float, y: float, widget: Widget) -> bool:

@@ -393,6 +393,16 @@ class PinSetResult:
 
 
 @dataclass(frozen=True)
+class PinChangeResult:
+    """金融密码修改: ``old_pin_correct`` False → the current PIN was wrong, nothing changed;
+    ``accepted`` False with a correct old PIN → the bank judged the new PIN too simple."""
+
+    card_number: str
+    accepted: bool
+    old_pin_correct: bool
+
+
+@dataclass(frozen=True)
 class LossReport:
     """挂失 result: the card (and its fund account) frozen at ``reported_at``."""
 
@@ -512,6 +522,9 @@ class CardManagementBackend(Protocol):
     def set_financial_pin(
         self, key: str, card_number: str, pin_block: bytes, key_index: int = 1
     ) -> PinSetResult: ...
+    def change_financial_pin(
+        self, key: str, card_number: str, old_pin_block: bytes, pin_block: bytes, key_index: int = 1
+    ) -> PinChangeResult: ...
     def report_loss(self, key: str, id_number: str, kind: LossKind) -> LossReport: ...
     def cancel_loss(self, key: str, id_number: str) -> LossCancellation: ...
     def query_progress(self, id_number: str) -> Progress: ...

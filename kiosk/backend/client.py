@@ -58,6 +58,7 @@ from kiosk.backend.api import (
     LossReport,
     NoticeCode,
     PersonRecord,
+    PinChangeResult,
     PinSetResult,
     Progress,
     ProgressItem,
@@ -237,6 +238,7 @@ CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "queryBankAccount": _bank,
     "confirmBankActivation": _bank,
     "setFinancialPin": lambda b: PinSetResult(b["card_number"], b["accepted"]),
+    "changeFinancialPin": lambda b: PinChangeResult(b["card_number"], b["accepted"], b["old_pin_correct"]),
     "reportLoss": _loss,
     "cancelLoss": _loss_cancel,
     "queryProgress": _progress,
@@ -653,6 +655,14 @@ class BackendClient:
             {"card_number": card_number, "pin_block": pin_block.hex().upper(), "key_index": key_index},
             key,
         )
+
+    def change_financial_pin(
+        self, key: str, card_number: str, old_pin_block: bytes, pin_block: bytes, key_index: int = 1
+    ) -> PinChangeResult:
+        """金融密码修改: two PIN blocks (current, new), never a PIN."""
+        body = {"card_number": card_number, "old_pin_block": old_pin_block.hex().upper(),
+                "pin_block": pin_block.hex().upper(), "key_index": key_index}
+        return self._typed("changeFinancialPin", body, key)
 
     def report_loss(self, key: str, id_number: str, kind: LossKind) -> LossReport:
         return self._typed("reportLoss", {"id_number": id_number, "kind": kind.value}, key)

@@ -190,15 +190,28 @@ class ScriptedCitizen:
         return box.get("value")
 
     def touch(self, choice: str) -> None:
-        from screens.touch import press
-
         for _ in range(200):
-            if self._on_ui(lambda: press(self.ui, choice) is not None):
+            if self._on_ui(lambda: self._finger_down(choice)):
+                time.sleep(0.08)  # a finger rests on the glass for a moment
+                self._on_ui(self._finger.up)
                 self.log.append(f"touch {choice}")
                 time.sleep(0.25 if choice.startswith("option:") else 0.0)  # a ScrollView passes a tap on late
                 return
             time.sleep(0.05)
         raise RuntimeError(f"no button {choice!r} on screen {self.ui.manager.current}")
+
+    def _finger_down(self, choice: str) -> bool:
+        """On the Kivy thread: puts a finger on the shown, enabled button answering ``choice``."""
+        from screens.touch import SyntheticTouch, bring_into_view, find_choice, settled
+
+        widget = find_choice(self.ui, choice)
+        if widget is None or not settled(widget):
+            return False
+        bring_into_view(widget)
+        x, y = widget.to_window(*widget.center)
+        self._finger = SyntheticTouch(x, y)
+        self._finger.down()
+        return True
 
     def pause(self) -> None:
         if self.think:
@@ -294,6 +307,8 @@ class ScriptedCitizen:
             self.pause()
             self.touch(self._choice_for(data, choices[0]))
 
+    _on_progress_result = _on_message  # the progress query: print (or the choice scripted)
+
     def _on_keypad_entry(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
         for digit in "13800138000":
             self.touch(f"key:{digit}")
@@ -337,7 +352,7 @@ class ScriptedCitizen:
         self._play(self._frame(), ())
 
     def _face_follow(self) -> None:
-        key = self._on_ui(lambda: self.ui.manager.current_screen.challenge_key)
+        key = self._on_ui(lambda: getattr(self.ui.manager.current_screen, "challenge_key", None))  # the screen may have moved on
         if key and key != getattr(self, "_challenge_done", None):
             from kiosk.devices.camera import LivenessChallenge
 

@@ -6,6 +6,7 @@ short reason for citizens, back in service by itself when the fault clears."""
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,20 @@ from tests.engineer.ui_support import engineer_services, seed_log
 pytestmark = pytest.mark.ui
 
 ENGINEER_PAGES = ["eng_status", "eng_tests", "eng_faults", "eng_logs", "eng_outbox", "eng_config", "eng_diagnostics"]
+
+
+@pytest.fixture(autouse=True)
+def reference_panel() -> Iterator[None]:
+    """The kiosk's 1280×1024 panel (the pages are laid out for it)."""
+    from kivy.base import EventLoop
+
+    EventLoop.ensure_window()
+    from kivy.core.window import Window
+
+    size = tuple(Window.size)
+    Window.size = (1280, 1024)
+    yield
+    Window.size = size
 
 
 def press(h: Any, choice: str, timeout: float = 3.0) -> Any:

@@ -161,6 +161,11 @@ def _mask_mobile(mobile: str | None) -> str | None:
     return f"{mobile[:3]}****{mobile[-4:]}" if mobile else None
 
 
+def _pin_verification(card_number: str, pin: bytes | bytearray) -> str:
+    """What the simulated bank keeps of a financial PIN (a PIN verification value; never the PIN)."""
+    return hashlib.sha256(card_number.encode() + b":" + bytes(pin)).hexdigest()
+
+
 def body_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -200,6 +205,9 @@ class CardManagementState:
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(persons)")}
         if "mobile" not in columns:  # a simulator state made before the mobile number was kept
             self._conn.execute("ALTER TABLE persons ADD COLUMN mobile TEXT")
+        card_columns = {row[1] for row in self._conn.execute("PRAGMA table_info(cards)")}
+        if "pin_verification" not in card_columns:  # made before the bank checked a current PIN
+            self._conn.execute("ALTER TABLE cards ADD COLUMN pin_verification TEXT")
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('card_serial', '0')")
         self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('id_serial', '0')")
@@ -342,6 +350,10 @@ class CardManagementState:
                 1 if active else 0,
             ),
         )
+        if backend.get("financial_pin"):
+            # The bank knows the holder's financial PIN only as a verification value.
+            c.execute("UPDATE cards SET pin_verification = ? WHERE card_number = ?",
+                      (_pin_verification(number, backend["financial_pin"].encode()), number))
         if state in (CardState.TEMPORARY_LOSS, CardState.LOST):
             kind = "temporary" if state is CardState.TEMPORARY_LOSS else "formal"
             c.execute(
@@ -849,8 +861,46 @@ class CardManagementState:
             raise Refusal("card_state_invalid", "account frozen by a loss report")
         if self.pin_decoder is not None and not self._pin_block_acceptable(card, body):
             return {"card_number": card["card_number"], "accepted": False}
-        self._conn.execute("UPDATE cards SET pin_set = 1 WHERE card_number = ?", (card["card_number"],))
+        self._conn.execute(
+            "UPDATE cards SET pin_set = 1, pin_verification = ? WHERE card_number = ?",
+            (self._verification_of(card, body["pin_block"], int(body.get("key_index", 1))), card["card_number"]),
+        )
         return {"card_number": card["card_number"], "accepted": True}
+
+    def _verification_of(self, card: sqlite3.Row, pin_block_hex: str, key_index: int) -> str | None:
+        """The PIN verification value of a PIN block (None without the bank's PIN decryption)."""
+        if self.pin_decoder is None:
+            return None
+        try:
+            pin = bytearray(self.pin_decoder.decode(bytes.fromhex(pin_block_hex), card["bank_account"] or "", key_index))
+        except ValueError:
+            return None
+        try:
+            return _pin_verification(card["card_number"], pin)
+        finally:
+            for i in range(len(pin)):
+                pin[i] = 0
+
+    def op_changeFinancialPin(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """金融密码修改: the bank checks the current PIN's block against what it keeps, then the new
+        PIN's block as for setting it (weak PINs refused)."""
+        card = self._live_card(body["card_number"])
+        if card["account_state"] == "frozen":
+            raise Refusal("card_state_invalid", "account frozen by a loss report")
+        if not card["pin_set"]:
+            raise Refusal("financial_pin_not_set", "no financial PIN to change")
+        number, key_index = card["card_number"], int(body.get("key_index", 1))
+        if self.pin_decoder is not None:
+            old = self._verification_of(card, body["old_pin_block"], key_index)
+            if old is None or old != card["pin_verification"]:
+                return {"card_number": number, "accepted": False, "old_pin_correct": False}
+            if not self._pin_block_acceptable(card, body):
+                return {"card_number": number, "accepted": False, "old_pin_correct": True}
+        self._conn.execute(
+            "UPDATE cards SET pin_verification = ? WHERE card_number = ?",
+            (self._verification_of(card, body["pin_block"], key_index), number),
+        )
+        return {"card_number": number, "accepted": True, "old_pin_correct": True}
 
     def op_activateBankAccount(self, body: Mapping[str, Any], *, pending: bool = False) -> dict[str, Any]:
         card = self._live_card(body["card_number"])
