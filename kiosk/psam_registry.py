@@ -273,12 +273,12 @@ class PsamRegistry:
     def use_count(self, psam_id: int) -> int:
         with self._lock:
             return int(
-                self._conn.execute("SELECT COUNT(*) FROM psam_uses WHERE psam_id = ?", (psam_id,)).fetchone()[0]
+                self._conn.execute("SELECT COUNT(*) FROM psam_uses WHERE psam_id = ?", (psam_id,)).fetchone()[
+                    0
+                ]
             )
 
-    def retire(
-        self, psam_id: int, *, why: str, operator: str, witness: str | None = None
-    ) -> PsamDestruction:
+    def retire(self, psam_id: int, *, why: str, operator: str, witness: str | None = None) -> PsamDestruction:
         """Retires the PSAM and writes its destruction record (what, when, why, who) in the same
         transaction. A retired PSAM is refused for use and registration from then on."""
         if not why.strip() or not operator.strip():
@@ -294,7 +294,8 @@ class PsamRegistry:
             if row[2] is not None:
                 raise PsamRetired(f"PSAM {row[0]} is already retired")
             conn.execute(
-                "UPDATE psam_registry SET retired_at = ?, retired_by = ? WHERE id = ?", (at, operator, psam_id)
+                "UPDATE psam_registry SET retired_at = ?, retired_by = ? WHERE id = ?",
+                (at, operator, psam_id),
             )
             cursor = conn.execute(
                 "INSERT INTO psam_destructions(psam_id, what, at, why, who, witness) VALUES (?, ?, ?, ?, ?, ?)",
@@ -307,7 +308,9 @@ class PsamRegistry:
 
     def destruction(self, psam_id: int) -> PsamDestruction | None:
         with self._lock:
-            row = self._conn.execute("SELECT id FROM psam_destructions WHERE psam_id = ?", (psam_id,)).fetchone()
+            row = self._conn.execute(
+                "SELECT id FROM psam_destructions WHERE psam_id = ?", (psam_id,)
+            ).fetchone()
         return None if row is None else self._destruction(row[0])
 
     def _destruction(self, destruction_id: int) -> PsamDestruction:

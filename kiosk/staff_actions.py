@@ -187,7 +187,9 @@ class StaffActionLog:
                 tuple(params),
             ).fetchall()
         return [
-            StaffActionEntry(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+            StaffActionEntry(
+                r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], json.loads(r[7])
+            )
             for r in rows
         ]
 
@@ -306,7 +308,10 @@ def _record(
     if audit is not None:
         try:
             audit.append(
-                session.staff_id, f"staff.{action}", subject, {"role": session.role.value, "outcome": outcome, **detail}
+                session.staff_id,
+                f"staff.{action}",
+                subject,
+                {"role": session.role.value, "outcome": outcome, **detail},
             )
         except sqlite3.Error:
             # The staff action table holds the record; a broken audit chain is for the engineer.
@@ -373,7 +378,11 @@ def restock(
     if hands is not None:
         hands.load_hopper(registered)
     _record(
-        desk, session, "restock", subject, "ok",
+        desk,
+        session,
+        "restock",
+        subject,
+        "ok",
         {"count": len(registered), "first": registered[0], "last": registered[-1], "batch": batch},
     )
     sensor, discrepancy = _compare_with_sensors(desk, session, "restock")
@@ -409,9 +418,16 @@ def _compare_with_sensors(
         desk.ledger.count(observed, source=CountSource.PRINTER, operator=session.staff_id)
     except LedgerDiscrepancy as exc:
         _record(
-            desk, session, "sensor_mismatch", why, "discrepancy",
-            {"discrepancy": exc.discrepancy.discrepancy_id, "expected": expected.as_dict(),
-             "sensor": observed.as_dict()},
+            desk,
+            session,
+            "sensor_mismatch",
+            why,
+            "discrepancy",
+            {
+                "discrepancy": exc.discrepancy.discrepancy_id,
+                "expected": expected.as_dict(),
+                "sensor": observed.as_dict(),
+            },
         )
         return counters.hopper_count, exc.discrepancy
     return counters.hopper_count, None
@@ -449,9 +465,17 @@ def change_ribbon(desk: StaffDesk, session: StaffSession) -> RibbonResult:
         from_printer = False
     ok = remaining * 100 // capacity > desk.thresholds.ribbon_low_percent
     _record(
-        desk, session, "ribbon_changed", "ribbon", "ok" if ok else "still_low",
-        {"cards_printed": counters.cards_printed, "remaining": remaining, "capacity": capacity,
-         "from_printer": from_printer},
+        desk,
+        session,
+        "ribbon_changed",
+        "ribbon",
+        "ok" if ok else "still_low",
+        {
+            "cards_printed": counters.cards_printed,
+            "remaining": remaining,
+            "capacity": capacity,
+            "from_printer": from_printer,
+        },
     )
     return RibbonResult(remaining, capacity, from_printer, ok)
 
@@ -476,8 +500,14 @@ def change_paper(desk: StaffDesk, session: StaffSession) -> PaperResult:
     except DeviceError as exc:
         state, error_code = PaperState.UNKNOWN, exc.code
     ok = state is PaperState.ADEQUATE
-    _record(desk, session, "paper_changed", "paper", "ok" if ok else f"paper_{state.value}",
-            {"paper": state.value, "error": error_code})
+    _record(
+        desk,
+        session,
+        "paper_changed",
+        "paper",
+        "ok" if ok else f"paper_{state.value}",
+        {"paper": state.value, "error": error_code},
+    )
     return PaperResult(state, ok, error_code)
 
 
@@ -587,7 +617,9 @@ class HandoverResult:
     discrepancy: Discrepancy | None = None  # the bin sensor disagreed with the ledger
 
 
-def empty_reject_bin(desk: StaffDesk, session: StaffSession, *, reviewer: str | None = None) -> HandoverResult:
+def empty_reject_bin(
+    desk: StaffDesk, session: StaffSession, *, reviewer: str | None = None
+) -> HandoverResult:
     """清废卡箱: the spoiled cards go to "handed over" (one transaction), the handover list with
     each card's number and reason is printed and exported, to travel with the cards to central
     destruction (集中销毁)."""
@@ -608,19 +640,45 @@ def empty_reject_bin(desk: StaffDesk, session: StaffSession, *, reviewer: str | 
         hands.empty_reject_bin()
     now = desk.clock()
     slip = handover_slip(
-        rejected, kiosk_id=desk.kiosk_id, operator=session.staff_id, printed_at=now, text=desk.text, reviewer=reviewer
+        rejected,
+        kiosk_id=desk.kiosk_id,
+        operator=session.staff_id,
+        printed_at=now,
+        text=desk.text,
+        reviewer=reviewer,
     )
     printed = print_slip(desk, slip)
     files = export_slip(
-        desk, "handover", slip,
-        {"kind": "handover", "operator": session.staff_id, "reviewer": reviewer,
-         "cards": [{"card_number": c.card_number, "reason": c.reason, "rejected_at": c.at.isoformat(),
-                    "visit_id": c.visit_id} for c in cards]},
+        desk,
+        "handover",
+        slip,
+        {
+            "kind": "handover",
+            "operator": session.staff_id,
+            "reviewer": reviewer,
+            "cards": [
+                {
+                    "card_number": c.card_number,
+                    "reason": c.reason,
+                    "rejected_at": c.at.isoformat(),
+                    "visit_id": c.visit_id,
+                }
+                for c in cards
+            ],
+        },
     )
     _record(
-        desk, session, "reject_bin_emptied", str(len(numbers)), "ok" if printed.printed else "not_printed",
-        {"cards": numbers, "reviewer": reviewer, "file": str(files.json_path),
-         "discrepancy": discrepancy.discrepancy_id if discrepancy else None},
+        desk,
+        session,
+        "reject_bin_emptied",
+        str(len(numbers)),
+        "ok" if printed.printed else "not_printed",
+        {
+            "cards": numbers,
+            "reviewer": reviewer,
+            "file": str(files.json_path),
+            "discrepancy": discrepancy.discrepancy_id if discrepancy else None,
+        },
     )
     return HandoverResult(tuple(cards), slip, printed, files, discrepancy)
 
@@ -636,8 +694,14 @@ def reconcile(desk: StaffDesk, session: StaffSession, counted: StockCount) -> Re
         result = desk.ledger.count(counted, source=CountSource.STAFF, operator=session.staff_id)
     except LedgerDiscrepancy as exc:
         d = exc.discrepancy
-        _record(desk, session, "count", str(counted.total), "discrepancy",
-                {"counted": counted.as_dict(), "expected": d.expected, "discrepancy": d.discrepancy_id})
+        _record(
+            desk,
+            session,
+            "count",
+            str(counted.total),
+            "discrepancy",
+            {"counted": counted.as_dict(), "expected": d.expected, "discrepancy": d.discrepancy_id},
+        )
         return Reconciliation(d.count_id, counted, StockCount(**d.expected), False, d)
     _record(desk, session, "count", str(counted.total), "balanced", {"counted": counted.as_dict()})
     return result
@@ -673,11 +737,17 @@ def close_period(
     try:
         closing = desk.ledger.close_period(report, operator=session.staff_id, reviewer=reviewer.staff_id)
     except LedgerError as exc:
-        _record(desk, session, "period_closed", period, f"refused:{exc.code}", {"reviewer": reviewer.staff_id})
+        _record(
+            desk, session, "period_closed", period, f"refused:{exc.code}", {"reviewer": reviewer.staff_id}
+        )
         raise
     slip = period_slip(
-        report, kiosk_id=desk.kiosk_id, printed_at=desk.clock(), text=desk.text,
-        operator=session.staff_id, reviewer=reviewer.staff_id,
+        report,
+        kiosk_id=desk.kiosk_id,
+        printed_at=desk.clock(),
+        text=desk.text,
+        operator=session.staff_id,
+        reviewer=reviewer.staff_id,
     )
     printed = print_slip(desk, slip)
     stem = f"{period}-{report.start.astimezone(LOCAL_TZ):%Y%m%d}" if period != "shift" else "shift"
@@ -685,9 +755,17 @@ def close_period(
         desk, stem, slip, {"kind": "period", "report": report.as_dict(), "closing": closing.as_dict()}
     )
     _record(
-        desk, session, "period_closed", period, "ok" if printed.printed else "not_printed",
-        {"closing": closing.closing_id, "reviewer": reviewer.staff_id, "balanced": report.balanced,
-         "file": str(files.json_path)},
+        desk,
+        session,
+        "period_closed",
+        period,
+        "ok" if printed.printed else "not_printed",
+        {
+            "closing": closing.closing_id,
+            "reviewer": reviewer.staff_id,
+            "balanced": report.balanced,
+            "file": str(files.json_path),
+        },
     )
     return ClosingResult(closing, report, slip, printed, files)
 
@@ -696,7 +774,9 @@ def open_discrepancies(desk: StaffDesk) -> list[Discrepancy]:
     return desk.ledger.open_discrepancies()
 
 
-def note_discrepancy(desk: StaffDesk, supervisor: StaffSession, discrepancy_id: int, note: str) -> Discrepancy:
+def note_discrepancy(
+    desk: StaffDesk, supervisor: StaffSession, discrepancy_id: int, note: str
+) -> Discrepancy:
     """主管说明: only a supervisor writes it; the discrepancy stays open."""
     _require(supervisor, Role.SUPERVISOR)
     found = desk.ledger.note_discrepancy(discrepancy_id, note, supervisor=supervisor.staff_id)
@@ -743,7 +823,8 @@ class PsamView:
         if self.registered is None or self.in_slot is None:
             return None
         return (self.registered.terminal_number, self.registered.psam_serial) == (
-            self.in_slot.terminal_number, self.in_slot.psam_serial,
+            self.in_slot.terminal_number,
+            self.in_slot.psam_serial,
         )
 
 
@@ -775,10 +856,22 @@ def register_psam(desk: StaffDesk, session: StaffSession) -> PsamRecord:
     try:
         record = registry.register(identity, operator=session.staff_id)
     except Exception as exc:
-        _record(desk, session, "psam_registered", identity.terminal_number, f"refused:{getattr(exc, 'code', 'error')}")
+        _record(
+            desk,
+            session,
+            "psam_registered",
+            identity.terminal_number,
+            f"refused:{getattr(exc, 'code', 'error')}",
+        )
         raise
-    _record(desk, session, "psam_registered", record.terminal_number, "ok",
-            {"psam_serial": record.psam_serial, "psam_id": record.psam_id})
+    _record(
+        desk,
+        session,
+        "psam_registered",
+        record.terminal_number,
+        "ok",
+        {"psam_serial": record.psam_serial, "psam_id": record.psam_id},
+    )
     return record
 
 
@@ -792,8 +885,14 @@ def retire_psam(
     if record is None:
         raise PsamNotRegistered("no PSAM is registered")
     destruction = registry.retire(record.psam_id, why=why, operator=session.staff_id, witness=witness)
-    _record(desk, session, "psam_retired", record.terminal_number, "ok",
-            {"why": why, "witness": witness, "destruction": destruction.destruction_id})
+    _record(
+        desk,
+        session,
+        "psam_retired",
+        record.terminal_number,
+        "ok",
+        {"why": why, "witness": witness, "destruction": destruction.destruction_id},
+    )
     return destruction
 
 
@@ -905,7 +1004,9 @@ def stock_levels(desk: StaffDesk) -> StockLevels:
 
     # Reject bin: the ledger's spoiled cards against the bin's capacity.
     if expected is None:
-        bin_level = Level("reject_bin", LevelState.UNKNOWN, None, t.reject_bin_capacity, "staffpage.level.unknown")
+        bin_level = Level(
+            "reject_bin", LevelState.UNKNOWN, None, t.reject_bin_capacity, "staffpage.level.unknown"
+        )
     else:
         held = expected.reject_bin
         sensor = counters.reject_bin_count if counters is not None else None

@@ -125,15 +125,17 @@ class ProgressResultScreen(CitizenScreen):
         limit_key = item.get("limit_key") or ""
         limit = _t("progress.limit.note", limit=_t(limit_key, **dict(item.get("limit_values") or {}))) if limit_key else ""
         note_key = item.get("note_key") or ""
-        return ProgressEntry(
+        entry = ProgressEntry(
             business=_t(item.get("business_key", "")),
             stage=_t("progress.stage_now", stage=_t(item.get("stage_key", ""))),
             note=_t(note_key, **dict(item.get("note_values") or {})) if note_key else "",
             limit=limit,
-            marks=marks if len(marks) > 1 else [],
             has_track=len(marks) > 1,
-            facts=[(_t(label), str(value)) for label, value in item.get("facts", ())],
         )
+        # After construction: the lists fill children of the kv rule (ids exist only now).
+        entry.marks = marks if len(marks) > 1 else []
+        entry.facts = [(_t(label), str(value)) for label, value in item.get("facts", ())]
+        return entry
 
 
 PROMPT_SCREENS: dict[str, type[PromptScreen]] = {

@@ -37,6 +37,8 @@ class ProgressScreen(PromptScreen):
     """``data``: ``title_key``, ``stages`` [(key, state)], ``fraction``, ``eta_s``."""
 
     def fill(self) -> None:
+        self.ids.topbar.title_key = self.data.get("title_key", "app.title")
+        self.ids.headline.text = _t(self.data.get("headline_key", "ui.please_wait"))
         panel = self.ids.panel
         panel.fraction = float(self.data.get("fraction", 0.0))
         panel.eta_s = float(self.data.get("eta_s", -1))

@@ -190,7 +190,13 @@ class StaffPage(Screen):
         self.message_key = key
         self.message_kind = kind
 
-    def run(self, work: Callable[[], T], done: Callable[[T], None], *, failed: Callable[[Exception], None] | None = None) -> None:
+    def run(
+        self,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        *,
+        failed: Callable[[Exception], None] | None = None,
+    ) -> None:
         """Runs ``work`` on a worker thread; ``done(result)`` (or the error shown, then
         ``failed(error)``) on the UI thread."""
         if self.busy:
@@ -208,7 +214,13 @@ class StaffPage(Screen):
 
         threading.Thread(target=worker, name=f"staff-page-{self.name}", daemon=True).start()
 
-    def _finish(self, done: Callable[[Any], None], failed: Callable[[Exception], None] | None, result: Any, error: Exception | None) -> None:
+    def _finish(
+        self,
+        done: Callable[[Any], None],
+        failed: Callable[[Exception], None] | None,
+        result: Any,
+        error: Exception | None,
+    ) -> None:
         self.busy = False
         if error is None:
             done(result)
@@ -287,8 +299,7 @@ class StaffRestockPage(StaffPage):
         if suggestion and self.stage == "first" and not self.ids.keypad.value:
             head = suggestion.rstrip(string.digits)
             self.prefix = head or ""
-            self.ids.keypad.value = suggestion[len(head):]
-            self.say("staffpage.restock.suggested", "info", card=suggestion)
+            self.ids.keypad.value = suggestion[len(head) :]  # the next number, shown as the first card
 
     @property
     def first(self) -> str:
@@ -296,7 +307,9 @@ class StaffRestockPage(StaffPage):
 
     def next_prefix(self) -> None:
         letters = ["", *string.ascii_uppercase]
-        self.prefix = letters[(letters.index(self.prefix) + 1) % len(letters)] if self.prefix in letters else "A"
+        self.prefix = (
+            letters[(letters.index(self.prefix) + 1) % len(letters)] if self.prefix in letters else "A"
+        )
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -339,12 +352,20 @@ class StaffRestockPage(StaffPage):
         session, cards = self.session, list(self.cards)
         if session is None or self.stage != "confirm":
             return
-        self.run(lambda: restock(self.desk(), session, cards), self._done, failed=lambda _e: setattr(self, "stage", "confirm"))
+        self.run(
+            lambda: restock(self.desk(), session, cards),
+            self._done,
+            failed=lambda _e: setattr(self, "stage", "confirm"),
+        )
 
     def _done(self, result: Any) -> None:
         self.stage = "done"
-        values = {"count": len(result.registered), "first": result.first, "last": result.last,
-                  "hopper": result.ledger_hopper}
+        values = {
+            "count": len(result.registered),
+            "first": result.first,
+            "last": result.last,
+            "hopper": result.ledger_hopper,
+        }
         if result.discrepancy is not None:
             self.say("staffpage.restock.sensor_mismatch", "warn", sensor=result.sensor_hopper, **values)
         else:
@@ -372,7 +393,9 @@ class StaffRibbonPage(StaffPage):
 
     def _show(self, level: Any) -> None:
         self.level_key = level.message_key
-        self.level_values = {"value": level.value, "capacity": level.capacity} if level.value is not None else {}
+        self.level_values = (
+            {"value": level.value, "capacity": level.capacity} if level.value is not None else {}
+        )
 
     def confirm(self) -> None:
         session = self.session
@@ -395,7 +418,10 @@ class StaffPaperPage(StaffPage):
         self.done = False
 
     def refresh(self) -> None:
-        self.run(lambda: stock_levels(self.desk()).level("paper"), lambda level: setattr(self, "paper_key", level.message_key))
+        self.run(
+            lambda: stock_levels(self.desk()).level("paper"),
+            lambda level: setattr(self, "paper_key", level.message_key),
+        )
 
     def confirm(self) -> None:
         session = self.session
@@ -408,7 +434,11 @@ class StaffPaperPage(StaffPage):
         if result.ok:
             self.say("staffpage.paper.done", "ok")
         else:
-            self.say("staffpage.paper.not_ok", "warn", state=_app().t(f"staffpage.paper_state.{result.state.value}"))
+            self.say(
+                "staffpage.paper.not_ok",
+                "warn",
+                state=_app().t(f"staffpage.paper_state.{result.state.value}"),
+            )
         self.refresh()
 
 
@@ -432,11 +462,16 @@ class StaffRejectBinPage(StaffPage):
         box = self.ids.cards
         box.clear_widgets()
         for card in cards:
-            box.add_widget(ListRow(
-                text_key="staffpage.bin.row",
-                text_values={"card": card.card_number, "reason": _app().t(f"ledger.reason.{card.reason}") if card.reason else "",
-                             "time": _local(card.at)},
-            ))
+            box.add_widget(
+                ListRow(
+                    text_key="staffpage.bin.row",
+                    text_values={
+                        "card": card.card_number,
+                        "reason": _app().t(f"ledger.reason.{card.reason}") if card.reason else "",
+                        "time": _local(card.at),
+                    },
+                )
+            )
         self.card_count = len(cards)
 
     def confirm(self) -> None:
@@ -454,12 +489,18 @@ class StaffRejectBinPage(StaffPage):
         elif result.printed.printed:
             self.say("staffpage.bin.done", "ok", count=len(result.cards), file=result.files.json_path.name)
         else:
-            self.say("staffpage.bin.not_printed", "warn", count=len(result.cards),
-                     reason=_app().t(result.printed.error_key or "staffpage.error_unexpected"),
-                     file=result.files.json_path.name)
+            self.say(
+                "staffpage.bin.not_printed",
+                "warn",
+                count=len(result.cards),
+                reason=_app().t(result.printed.error_key or "staffpage.error_unexpected"),
+                file=result.files.json_path.name,
+            )
         if result.discrepancy is not None:
             printed = "staffpage.bin.printed_yes" if result.printed.printed else "staffpage.bin.printed_no"
-            self.say("staffpage.bin.sensor_mismatch", "warn", count=len(result.cards), printed=_app().t(printed))
+            self.say(
+                "staffpage.bin.sensor_mismatch", "warn", count=len(result.cards), printed=_app().t(printed)
+            )
         self.refresh()
 
     def reprint(self) -> None:
@@ -472,7 +513,11 @@ class StaffRejectBinPage(StaffPage):
         if outcome.printed:
             self.say("staffpage.reprinted", "ok")
         else:
-            self.say("staffpage.not_reprinted", "warn", reason=_app().t(outcome.error_key or "staffpage.error_unexpected"))
+            self.say(
+                "staffpage.not_reprinted",
+                "warn",
+                reason=_app().t(outcome.error_key or "staffpage.error_unexpected"),
+            )
 
 
 # --------------------------------------------------------------------------- count and reconcile
@@ -563,8 +608,14 @@ class StaffReconcilePage(StaffPage):
             self.say("staffpage.reconcile.balanced", "ok", total=result.observed.total)
         else:
             e, o = result.expected, result.observed
-            self.say("staffpage.reconcile.discrepancy", "error", expected_hopper=e.hopper, counted_hopper=o.hopper,
-                     expected_bin=e.reject_bin, counted_bin=o.reject_bin)
+            self.say(
+                "staffpage.reconcile.discrepancy",
+                "error",
+                expected_hopper=e.hopper,
+                counted_hopper=o.hopper,
+                expected_bin=e.reject_bin,
+                counted_bin=o.reject_bin,
+            )
 
     def _show_report(self, report: Any) -> None:
         box = self.ids.report
@@ -575,14 +626,24 @@ class StaffReconcilePage(StaffPage):
             ("ledger.slip.restocked", str(len(report.restocked)), ""),
             ("ledger.slip.issued", str(len(report.issued)), ""),
             ("ledger.slip.spoiled", str(len(report.spoiled)), ""),
-            ("ledger.slip.handed_over", str(len(report.handed_over) + len(report.destroyed) + len(report.returned)), ""),
+            (
+                "ledger.slip.handed_over",
+                str(len(report.handed_over) + len(report.destroyed) + len(report.returned)),
+                "",
+            ),
             ("ledger.slip.closing", str(report.closing), ""),
             ("ledger.slip.counted", "—" if report.counted is None else str(report.counted.total), ""),
             ("ledger.slip.open_discrepancies", str(len(report.open_discrepancies)), ""),
         ]
         for label, value, value_key in lines:
-            box.add_widget(InfoLine(label_key=label, value=value, value_key=value_key,
-                                    strong=label in ("ledger.slip.closing", "ledger.slip.counted")))
+            box.add_widget(
+                InfoLine(
+                    label_key=label,
+                    value=value,
+                    value_key=value_key,
+                    strong=label in ("ledger.slip.closing", "ledger.slip.counted"),
+                )
+            )
 
     def _close(self, password: str) -> None:
         session, reviewer_id, period = self.session, self.reviewer_id, self.period
@@ -606,21 +667,37 @@ class StaffReconcilePage(StaffPage):
         self.stage = "closed"
         self._slip = result.slip
         self.can_reprint = True
-        values = {"operator": result.closing.operator, "reviewer": result.closing.reviewer,
-                  "file": result.files.json_path.name}
+        values = {
+            "operator": result.closing.operator,
+            "reviewer": result.closing.reviewer,
+            "file": result.files.json_path.name,
+        }
         if result.printed.printed:
             self.say("staffpage.reconcile.closed", "ok", **values)
         else:
-            self.say("staffpage.reconcile.closed_not_printed", "warn",
-                     reason=_app().t(result.printed.error_key or "staffpage.error_unexpected"), **values)
+            self.say(
+                "staffpage.reconcile.closed_not_printed",
+                "warn",
+                reason=_app().t(result.printed.error_key or "staffpage.error_unexpected"),
+                **values,
+            )
 
     def reprint(self) -> None:
         session, slip = self.session, self._slip
         if session is None or slip is None:
             return
-        self.run(lambda: reprint(self.desk(), session, slip),
-                 lambda o: self.say("staffpage.reprinted", "ok") if o.printed else self.say(
-                     "staffpage.not_reprinted", "warn", reason=_app().t(o.error_key or "staffpage.error_unexpected")))
+        self.run(
+            lambda: reprint(self.desk(), session, slip),
+            lambda o: (
+                self.say("staffpage.reprinted", "ok")
+                if o.printed
+                else self.say(
+                    "staffpage.not_reprinted",
+                    "warn",
+                    reason=_app().t(o.error_key or "staffpage.error_unexpected"),
+                )
+            ),
+        )
 
     def open_discrepancies_page(self) -> None:
         _app().open_page("staff_discrepancies")
@@ -646,7 +723,13 @@ class StaffDiscrepancyPage(StaffPage):
 
     def on_stage(self, _page: Any, stage: str) -> None:
         if hasattr(self, "_panels"):
-            wanted = "keypad" if stage in ("auth_id", "auth_password") else "options" if stage in ("note", "resolve") else None
+            wanted = (
+                "keypad"
+                if stage in ("auth_id", "auth_password")
+                else "options"
+                if stage in ("note", "resolve")
+                else None
+            )
             show_only(self.ids.right, self._panels, wanted)
 
     def reset(self) -> None:
@@ -678,11 +761,16 @@ class StaffDiscrepancyPage(StaffPage):
             row = ListRow(
                 text_key="staffpage.discrepancy.row_noted" if d.note else "staffpage.discrepancy.row",
                 text_values={
-                    "id": d.discrepancy_id, "time": _local(d.detected_at), "operator": d.operator,
-                    "expected_hopper": d.expected["hopper"], "counted_hopper": d.observed["hopper"],
-                    "expected_bin": d.expected["reject_bin"], "counted_bin": d.observed["reject_bin"],
+                    "id": d.discrepancy_id,
+                    "time": _local(d.detected_at),
+                    "operator": d.operator,
+                    "expected_hopper": d.expected["hopper"],
+                    "counted_hopper": d.observed["hopper"],
+                    "expected_bin": d.expected["reject_bin"],
+                    "counted_bin": d.observed["reject_bin"],
                     "source": _app().t(f"staffpage.count_source.{d.source.value}"),
-                    "note": d.note or "", "noted_by": d.noted_by or "",
+                    "note": d.note or "",
+                    "noted_by": d.noted_by or "",
                 },
                 button_key="staffpage.discrepancy.choose",
                 button_choice=f"discrepancy:{d.discrepancy_id}",
@@ -703,7 +791,7 @@ class StaffDiscrepancyPage(StaffPage):
         if self._supervisor is None:
             self.stage = "auth_id"
             self.ids.keypad.value = ""
-            self.say("staffpage.discrepancy.need_supervisor", "info")
+            self.say("")
         else:
             self.stage = "resolve" if self.selected_noted else "note"
             self.say("")
@@ -717,8 +805,11 @@ class StaffDiscrepancyPage(StaffPage):
             self.stage = "auth_password"
         elif self.stage == "auth_password":
             staff_id = self.auth_id
-            self.run(lambda: authorize(self.desk(), staff_id, value, (Role.SUPERVISOR,)), self._authorized,
-                     failed=lambda _e: setattr(self, "stage", "auth_id"))
+            self.run(
+                lambda: authorize(self.desk(), staff_id, value, (Role.SUPERVISOR,)),
+                self._authorized,
+                failed=lambda _e: setattr(self, "stage", "auth_id"),
+            )
 
     def _authorized(self, supervisor: StaffSession) -> None:
         self._supervisor = supervisor
@@ -750,7 +841,9 @@ class StaffDiscrepancyPage(StaffPage):
 
         def work() -> Any:
             desk = self.desk()
-            return resolve_discrepancy(desk, supervisor, discrepancy_id, desk.text(f"staffpage.resolution.{key}"))
+            return resolve_discrepancy(
+                desk, supervisor, discrepancy_id, desk.text(f"staffpage.resolution.{key}")
+            )
 
         self.run(work, self._resolved)
 
@@ -792,9 +885,12 @@ class StaffPsamPage(StaffPage):
         self.slot_error_key = view.slot_error_key or ""
         match = view.slot_matches
         self.slot_state_key = (
-            "staffpage.psam.slot_unknown" if view.in_slot is None
-            else "staffpage.psam.slot_unregistered" if match is None
-            else "staffpage.psam.slot_matches" if match
+            "staffpage.psam.slot_unknown"
+            if view.in_slot is None
+            else "staffpage.psam.slot_unregistered"
+            if match is None
+            else "staffpage.psam.slot_matches"
+            if match
             else "staffpage.psam.slot_differs"
         )
 
@@ -825,8 +921,14 @@ class StaffPsamPage(StaffPage):
 
     def _retired(self, destruction: Any) -> None:
         self.stage = "view"
-        self.say("staffpage.psam.retired_done", "ok", what=destruction.what, time=_local(destruction.at),
-                 why=destruction.why, who=destruction.who)
+        self.say(
+            "staffpage.psam.retired_done",
+            "ok",
+            what=destruction.what,
+            time=_local(destruction.at),
+            why=destruction.why,
+            who=destruction.who,
+        )
         self.refresh()
 
 

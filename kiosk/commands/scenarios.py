@@ -56,6 +56,7 @@ class Scenario:
     during: Callable[[Any, str], None] | None = None  # (kiosk, screen) each time a screen appears
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     power_cut_at: str | None = None  # kill the kiosk when this step starts, then restart it
+    reason: str | None = None  # the notice's code the visit must end with (None: no check)
 
 
 def _inject(device: str, fault: str, count: int | None = 1, **params: Any) -> Callable[[Any], None]:
@@ -103,28 +104,28 @@ scenario(Scenario("renewal", "renewal", "card_issued", "换领: the card expires
 scenario(Scenario("replacement", "replacement", "card_issued", "补领 after a formal loss report; the old card is cancelled",
                   CitizenScript(person="replacement", choices={"visit.photo.source_title": "new"})))
 scenario(Scenario("replacement_without_loss_report", "replacement", "notice_printed",
-                  "补领 refused: no loss report (one-time notice)", CitizenScript(person="replacement_without_loss_report")))
+                  "补领 refused: no loss report (one-time notice)", CitizenScript(person="replacement_without_loss_report"), reason="replacement_needs_loss_report"))
 scenario(Scenario("face_mismatch", "first_issue", "notice_printed",
                   "someone else looks into the camera: refused after the retries, staffed path",
-                  CitizenScript(person="face_mismatch", face_of="renewal")))
+                  CitizenScript(person="face_mismatch", face_of="renewal"), reason="face_mismatch"))
 scenario(Scenario("temporary_card_not_recalled", "first_issue", "notice_printed",
                   "a temporary card is held: notice to return it at the counter",
-                  CitizenScript(person="temporary_card_not_recalled")))
+                  CitizenScript(person="temporary_card_not_recalled"), reason="temporary_card_not_recalled"))
 scenario(Scenario("hopper_empty", "first_issue", "notice_printed",
                   "the hopper runs empty under way (the last blank misfed): the application is kept, notice printed",
-                  during=_inject_when("choose", "cardprinter", "hopper_empty", count=1)))
+                  during=_inject_when("choose", "cardprinter", "hopper_empty", count=1), reason="hopper_empty"))
 scenario(Scenario("card_jam", "first_issue", "notice_printed",
                   "the card jams while printing: rejected, recorded, reported; notice printed",
-                  setup=_inject("cardprinter", "jam", count=1, stage="print")))
+                  setup=_inject("cardprinter", "jam", count=1, stage="print"), reason="card_jam"))
 scenario(Scenario("chip_write_fails", "first_issue", "card_issued",
                   "the first blank's chip write fails: it is spoiled, the second blank is made and issued",
                   setup=_inject("smartcard", "tearing", count=1)))
 scenario(Scenario("card_not_taken", "first_issue", "notice_printed",
                   "the citizen walks away without the card: retracted to the reject bin, recorded",
-                  CitizenScript(take_card=False), config={"cardprinter": {"take_card_timeout_s": 5}}))
+                  CitizenScript(take_card=False), config={"cardprinter": {"take_card_timeout_s": 5}}, reason="card_not_taken"))
 scenario(Scenario("network_down", "first_issue", "application_queued",
                   "the card-management system is unreachable: the application is queued for central production",
-                  setup=_network_down))
+                  setup=_network_down, reason="application_queued"))
 scenario(Scenario("power_cut_during_production", "first_issue", "card_issued",
                   "power cut while the chip is written: at restart the card is rejected and recorded, the "
                   "application is found by its key, and the citizen's next visit makes the card",
@@ -167,6 +168,7 @@ class ScriptedCitizen:
         self._analyzer: Any = None
         self.business_touched_at: float | None = None
         self.screens: list[str] = []
+        self.on_new_screen: Callable[[str], None] | None = None  # e.g. a screenshot before acting
 
     # -- running on the Kivy thread -----------------------------------------------------------
     def _on_ui(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -264,6 +266,8 @@ class ScriptedCitizen:
             return
         self._seen.add(prompt_id)
         self.screens.append(name)
+        if self.on_new_screen is not None:
+            self.on_new_screen(name)
         if self.scenario.during is not None:
             self.scenario.during(self.kiosk, name)
         handler = getattr(self, f"_on_{name}", None)
@@ -341,6 +345,8 @@ class ScriptedCitizen:
             return
         self._seen.add(prompt_id)
         self.screens.append("pin_entry")
+        if self.on_new_screen is not None:
+            self.on_new_screen("pin_entry")
         pin = self._pins.pop(0) if self._pins else "371958"
         self.pause()
         self.kiosk.simulators["pinpad"].queue_keys(pin + "E")
@@ -370,7 +376,7 @@ class ScriptedCitizen:
 
             person = self._people[self.script.face_of or self.script.person]
             photo = read_image_rgb(REPO.parent / "shared" / "testdata" / "faces" / person["photo"])
-            self._analyzer = FaceAnalyzer(detect_width=min(photo.shape[1], 640))
+            self._analyzer = FaceAnalyzer(detect_width=min(photo.shape[1], 800))
             box = self._analyzer.detect(photo)[0]
             self._frontal = live_frame(photo, box)
         return self._frontal
@@ -384,8 +390,10 @@ class ScriptedCitizen:
             camera.play([frame])
             return
         analyzer = FaceAnalyzer(detect_width=320)
-        frames = blink_and_turn_script(frame, challenges, analyzer, hold=6)
-        camera.play(frames + [frame] * 30)
+        # Like a patient person, the citizen repeats the action (the camera loops the script)
+        # until the screen asks for the next one: however fast the face worker keeps up.
+        frames = blink_and_turn_script(frame, challenges, analyzer, hold=8)
+        camera.play(frames)
         self.log.append(f"liveness action {challenges[0].value}")
 
 
@@ -522,15 +530,11 @@ def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path |
             citizen = ScriptedCitizen(ui, kiosk, s, fast=fast, log=log)
             citizen_box["citizen"] = citizen
             if screenshots is not None:
-                original = citizen._step
+                def shoot(name: str) -> None:
+                    time.sleep(0.4)  # the layout settles and is drawn
+                    citizen._on_ui(lambda: ui.take_screenshot(name))
 
-                def step_with_shots() -> None:
-                    before = len(citizen.screens)
-                    original()
-                    if len(citizen.screens) > before:
-                        citizen._on_ui(lambda: ui.take_screenshot(citizen.screens[-1]))
-
-                citizen._step = step_with_shots  # type: ignore[method-assign]
+                citizen.on_new_screen = shoot
             threading.Thread(target=citizen.run, name="scripted-citizen", daemon=True).start()
 
             def check(_dt: float) -> None:
@@ -611,8 +615,12 @@ def run_scenario(name: str, *, fast: bool, state_dir: Path | None = None, screen
         if own_dir and os.environ.get("KIOSK_KEEP_SCENARIO_STATE") != "1":
             shutil.rmtree(state_dir, ignore_errors=True)
     report["expected"] = s.expect
-    report["passed"] = report["outcome"] == s.expect and not report["error"] and (
-        power_cut is None or power_cut["killed"])
+    report["passed"] = (
+        report["outcome"] == s.expect
+        and (s.reason is None or report["reason"] == s.reason)
+        and not report["error"]
+        and (power_cut is None or power_cut["killed"])
+    )
     if power_cut is not None:
         report["power_cut"] = power_cut
     return report

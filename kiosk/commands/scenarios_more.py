@@ -54,16 +54,24 @@ def citizen_card(kiosk: Any, person_key: str) -> tuple[str, Any]:
     return number, card
 
 
-def push_own_card(person_key: str) -> Callable[[Any, str], None]:
-    """``during`` hook: when the kiosk asks for the card, the citizen pushes it into the slot."""
+def push_own_card(person_key: str, *, new_pin: str | None = None, pin_entries: int = 0) -> Callable[[Any, str], None]:
+    """``during`` hook: when the kiosk asks for the card, the citizen pushes it into the slot. With
+    ``new_pin``: once the kiosk shows the result after ``pin_entries`` PIN entries, the chip itself
+    must hold the new PIN with a full try counter (else the scenario fails)."""
+    state: dict[str, Any] = {"entries": 0}
 
     def during(kiosk: Any, screen: str) -> None:
-        if screen != "insert_card":
-            return
-        number, chip = citizen_card(kiosk, person_key)
-        printer = kiosk.simulators["cardprinter"]
-        if not printer.insert_from_front(number, chip):
-            raise RuntimeError("the card slot is occupied")
+        if screen == "insert_card":
+            number, chip = citizen_card(kiosk, person_key)
+            state["chip"] = chip
+            if not kiosk.simulators["cardprinter"].insert_from_front(number, chip):
+                raise RuntimeError("the card slot is occupied")
+        elif screen == "pin_entry":
+            state["entries"] += 1
+        elif screen == "message" and new_pin is not None and state["entries"] >= pin_entries and "chip" in state:
+            pin = state["chip"].pin
+            if pin.digits != new_pin.encode() or pin.tries_left != pin.tries_max:
+                raise RuntimeError("the chip does not hold the new PIN with a full try counter")
 
     return during
 
@@ -99,14 +107,15 @@ scenario(Scenario("progress_query", "progress_query", "progress_shown",
 scenario(Scenario("pin_change", "pin_change", "pin_changed",
                   "修改社保密码: the card in the slot, the current PIN checked by the chip, the new one twice",
                   CitizenScript(person="active_card", pins=("246813", "371958", "371958")),
-                  during=push_own_card("active_card")))
+                  during=push_own_card("active_card", new_pin="371958", pin_entries=3)))
 scenario(Scenario("pin_locked", "pin_change", "notice_printed",
                   "the social-security PIN is locked and this region resets it only at the counter: the card back, "
                   "one-time notice", CitizenScript(person="pin_locked"), during=push_own_card("pin_locked")))
 scenario(Scenario("pin_reset", "pin_change", "pin_reset",
                   "a locked PIN reset at the kiosk where the region allows it: face verification, PIN reload "
                   "through the PSAM", CitizenScript(person="pin_locked", pins=("371958", "371958")),
-                  during=push_own_card("pin_locked"), config={"region": {"kiosk_pin_reset_allowed": True}}))
+                  during=push_own_card("pin_locked", new_pin="371958", pin_entries=2),
+                  config={"region": {"kiosk_pin_reset_allowed": True}}))
 scenario(Scenario("financial_pin_change", "pin_change", "pin_changed",
                   "修改金融密码 through the bank: PIN blocks only, the bank checks the current PIN",
                   CitizenScript(person="active_card", choices={"pin_service.title": "fin_change"},
@@ -114,8 +123,8 @@ scenario(Scenario("financial_pin_change", "pin_change", "pin_changed",
                   during=push_own_card("active_card")))
 scenario(Scenario("activate_central_card", "activation", "card_activated",
                   "领卡启用: the new card in the slot, both PINs set, both applications activated",
-                  CitizenScript(person="activate_central_card"), during=push_own_card("activate_central_card")))
+                  CitizenScript(person="activate_central_card"), during=push_own_card("activate_central_card", new_pin="371958", pin_entries=4)))
 scenario(Scenario("activation_pending", "activation", "card_activated",
                   "领卡启用 while the bank answers later: the voucher says pending, the confirmation waits in the outbox",
                   CitizenScript(person="activate_central_card"), setup=bank_answers_later,
-                  during=push_own_card("activate_central_card")))
+                  during=push_own_card("activate_central_card", new_pin="371958", pin_entries=4)))

@@ -63,7 +63,7 @@ def voucher(ctx: VisitContext) -> dict[str, Any]:
     active = done.card_state is CardState.NORMAL
     values = {"cancelled_at": local_time_text(done.cancelled_at)}
     show_result(ctx, "unloss.result", values, voice_key="unloss.result_voice")
-    notes = ["unloss.voucher.note_usable" if active else "unloss.voucher.note_not_activated"]
+    notes = ["unloss.voucher.cancelled_at", "unloss.voucher.note_usable" if active else "unloss.voucher.note_not_activated"]
     printed = common.print_voucher(ctx, "unloss.voucher.result", card_number=done.card_number, notes=notes,
                                    e_card=active, values=values)
     ctx.values["outcome"] = "loss_cancelled"

@@ -262,8 +262,13 @@ def verify_face(ctx: VisitContext) -> dict[str, Any]:
         if answer.choice == "matched":
             if lock is not None:
                 lock.record_success(card.id_number)
+            # The card photo is made from the best frame now, while the citizen reads the next
+            # screens, so it is ready when it is shown for acceptance.
+            face.request_card_photo()
             return {"attempts": attempt, "distance": answer.values.get("distance")}
         last = answer.choice
+        log.info("visit %s face attempt %d: %s code=%s", ctx.visit_id, attempt, answer.choice,
+                 answer.values.get("code", answer.values.get("decision", "")))
         if lock is not None and answer.choice in ("mismatch", "liveness_failed"):
             state = lock.record_failure(card.id_number, f"face.{answer.choice}")
             if state.locked:

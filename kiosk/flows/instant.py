@@ -258,7 +258,7 @@ def card_photo(rules: IssuanceRules):  # type: ignore[no-untyped-def]
                 common.stop_face(ctx)
                 return {"photo": "on_record"}
         for attempt in range(1, 4):
-            photo = _take_card_photo(ctx, face)
+            photo = _take_card_photo(ctx, face, reuse=attempt == 1)
             answer = ask(ctx, "confirm", {"title_key": "visit.photo.title", "intro_key": "visit.photo.intro",
                                           "rows": [], "photo_jpeg": photo,
                                           "choice_keys": {"accept": "visit.photo.accept", "retake": "visit.photo.retake"},
@@ -269,21 +269,31 @@ def card_photo(rules: IssuanceRules):  # type: ignore[no-untyped-def]
                 ctx.values["chip_photo"] = face.chip_photo(photo)
                 common.stop_face(ctx)
                 return {"photo": "taken", "attempts": attempt, "bytes": len(photo)}
-            face.forget_best_frame()
         raise VisitEnded("notice_printed", "face_failed")
 
     return run
 
 
-def _take_card_photo(ctx: VisitContext, face: Any) -> bytes:
-    import threading
+def _take_card_photo(ctx: VisitContext, face: Any, *, reuse: bool) -> bytes:
+    """The photo made from the best frame after the face match (asked for then), or a new one."""
+    import time
 
-    done = threading.Event()
-    face.request_card_photo(lambda _r: done.set())
     ctx.show(Prompt("face", {"title_key": "visit.photo.title", "instruction_key": "visit.photo.look", "preview": face.preview}))
-    if not done.wait(15):
-        raise VisitEnded("notice_printed", "face_failed")
+    if not reuse:
+        face.forget_best_frame()
+        face.request_card_photo()
+    deadline = time.monotonic() + 15
     result = face.result("card_photo")
+    while time.monotonic() < deadline:
+        if result is not None and not (isinstance(result, Exception) and getattr(result, "retryable", False)):
+            break
+        if result is not None:  # no good frame yet after a retake: ask again when the next ones came
+            time.sleep(0.3)
+            face.request_card_photo()
+        time.sleep(0.02)
+        result = face.result("card_photo")
+    if result is None:
+        raise VisitEnded("notice_printed", "face_failed")
     if isinstance(result, Exception):
         raise VisitEnded("notice_printed", "face_failed")
     return bytes(result.jpeg)

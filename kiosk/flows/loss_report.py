@@ -97,7 +97,7 @@ def voucher(ctx: VisitContext) -> dict[str, Any]:
     made: LossReport = ctx.values["report"]
     values = {"reported_at": local_time_text(made.reported_at)}
     show_result(ctx, f"loss.result.{made.kind.value}", values, voice_key="loss.result.voice")
-    notes = ["loss.voucher.note_frozen", f"loss.voucher.note_{made.kind.value}"]
+    notes = ["loss.voucher.reported_at", "loss.voucher.note_frozen", f"loss.voucher.note_{made.kind.value}"]
     printed = common.print_voucher(ctx, f"loss.voucher.result_{made.kind.value}", card_number=made.card_number,
                                    notes=notes, values=values)
     ctx.values["outcome"] = "loss_reported"

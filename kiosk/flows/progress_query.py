@@ -69,7 +69,7 @@ def shown_item(ctx: VisitContext, item: ProgressItem) -> dict[str, Any]:
     if item.card_number:
         facts.append(("card_services.card_number", mask_card_number(item.card_number)))
     limit_key, limit_values = _limit(ctx, item)
-    return {"business_key": f"business.{item.business.value}", "stage": stage, "stage_key": f"progress.stage.{stage}",
+    return {"business_key": f"progress.business.{item.business.value}", "stage": stage, "stage_key": f"progress.stage.{stage}",
             "track": _track(item), "facts": facts, "note_key": f"progress.note.{stage}",
             "note_values": {"branch": item.branch or ""},
             # The regional time limit, while the card is still being made.

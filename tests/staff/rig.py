@@ -33,7 +33,9 @@ from printer.receipt.simulator import ReceiptPrinterSimulator
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 AUDIT_KEY = bytes(range(32))
 PASSWORDS = {"1001": "111111", "1002": "222222", "2001": "999999"}
-PSAM_CARD = PsamIdentity("440100000107", "0123456789ABCDEF", "3B6C00FF", (ChipAlgorithm.SM4, ChipAlgorithm.TDES))
+PSAM_CARD = PsamIdentity(
+    "440100000107", "0123456789ABCDEF", "3B6C00FF", (ChipAlgorithm.SM4, ChipAlgorithm.TDES)
+)
 
 
 class FakeClock:
@@ -120,10 +122,15 @@ def build_rig(tmp_path: Path, *, clock: Any = None, reject_bin_capacity: int = 2
     slot = PsamSlot()
 
     card_sim = CardPrinterSimulator(
-        [], chip_station=RecordingChipStation(), output_dir=tmp_path / "faces", reject_bin_capacity=reject_bin_capacity
+        [],
+        chip_station=RecordingChipStation(),
+        output_dir=tmp_path / "faces",
+        reject_bin_capacity=reject_bin_capacity,
     ).start()
     cardprinter = EvolisCardPrinter(
-        TcpTransport.from_address(card_sim.address), renderer=CardFaceRenderer(FaceLayout(), FONT), poll_interval_s=0.01
+        TcpTransport.from_address(card_sim.address),
+        renderer=CardFaceRenderer(FaceLayout(), FONT),
+        poll_interval_s=0.01,
     )
     cardprinter.open()
     receipt_sim = ReceiptPrinterSimulator().start()
@@ -133,8 +140,13 @@ def build_rig(tmp_path: Path, *, clock: Any = None, reject_bin_capacity: int = 2
     config = replace(config, kiosk=replace(config.kiosk, state_dir=state_dir, kiosk_id="K-TEST-01"))
     services = Services()
     services.devices.update(
-        ledger=ledger, staff_log=staff_log, audit=audit, psam_registry=registry, psam=slot,
-        cardprinter=cardprinter, receipt=receipt,
+        ledger=ledger,
+        staff_log=staff_log,
+        audit=audit,
+        psam_registry=registry,
+        psam=slot,
+        cardprinter=cardprinter,
+        receipt=receipt,
     )
     # The composition root's renderer (receipt → PNG) and simulated hands on the printers.
     _add_staff_report_services(config, services, {"cardprinter": card_sim, "receipt": receipt_sim})
@@ -149,8 +161,21 @@ def build_rig(tmp_path: Path, *, clock: Any = None, reject_bin_capacity: int = 2
         clock=clock,
     )
     rig = StaffRig(
-        state_dir, clock, conn, ledger, accounts, audit, staff_log, registry, slot, card_sim, cardprinter,
-        receipt_sim, receipt, services, desk,
+        state_dir,
+        clock,
+        conn,
+        ledger,
+        accounts,
+        audit,
+        staff_log,
+        registry,
+        slot,
+        card_sim,
+        cardprinter,
+        receipt_sim,
+        receipt,
+        services,
+        desk,
     )
     rig.closers += [card_sim.stop, receipt_sim.stop, cardprinter.close, receipt.close, conn.close]
     return rig

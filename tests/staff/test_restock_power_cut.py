@@ -18,7 +18,15 @@ import pytest
 from kiosk import staff_actions as sa
 from kiosk.app import state_components
 from kiosk.audit import AuditLog, verify_chain
-from kiosk.ledger import CardAlreadyRegistered, CardLedger, CountSource, Movement, Place, StockCount, card_range
+from kiosk.ledger import (
+    CardAlreadyRegistered,
+    CardLedger,
+    CountSource,
+    Movement,
+    Place,
+    StockCount,
+    card_range,
+)
 from kiosk.runtime import Services
 from kiosk.staff import Role, StaffSession
 from kiosk.storage import open_state_db
@@ -32,7 +40,9 @@ AUDIT_KEY = bytes(range(32))
 def _kill_restock_at(state_dir: Path, pattern: str, nth: int) -> None:
     proc = subprocess.Popen(
         [sys.executable, str(CHILD), str(state_dir), pattern, str(nth)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -76,7 +86,9 @@ def test_a_power_cut_in_the_middle_of_a_restock_loses_no_card_and_counts_none_tw
 
         # The staff member does the restock again after the power comes back.
         services = Services()
-        services.devices.update(ledger=ledger, staff_log=sa.StaffActionLog(conn), audit=AuditLog(conn, AUDIT_KEY))
+        services.devices.update(
+            ledger=ledger, staff_log=sa.StaffActionLog(conn), audit=AuditLog(conn, AUDIT_KEY)
+        )
         desk = sa.StaffDesk(services, "K-TEST-01", text=lambda key: key, export_dir=state_dir / "reports")
         session = StaffSession("1001", Role.STAFF, datetime.now(UTC))
         if registered_after_cut:
@@ -86,7 +98,9 @@ def test_a_power_cut_in_the_middle_of_a_restock_loses_no_card_and_counts_none_tw
             assert sa.restock(desk, session, CARDS).registered == tuple(CARDS)
 
         assert ledger.cards_in(Place.HOPPER) == CARDS
-        assert Counter(m.card_number for m in ledger.movements() if m.movement is Movement.RESTOCKED) == Counter(CARDS)
+        assert Counter(
+            m.card_number for m in ledger.movements() if m.movement is Movement.RESTOCKED
+        ) == Counter(CARDS)
         assert {ledger.card(n).registered_by for n in CARDS} == {"1001"}
         counted = ledger.count(StockCount(hopper=50, reject_bin=0), source=CountSource.STAFF, operator="1001")
         assert counted.balanced

@@ -56,8 +56,14 @@ def test_restock_registers_every_card_and_agrees_with_the_hopper_sensor(rig: Sta
 def test_restock_by_count_from_the_first_number_and_by_list(rig: StaffRig) -> None:
     assert sa.cards_for_restock("A00000101", count=3) == ["A00000101", "A00000102", "A00000103"]
     assert sa.cards_for_restock("A00000101", last="A00000102") == ["A00000101", "A00000102"]
-    for bad in (dict(count=0), dict(last="B00000101"), dict(), dict(last="A1", count=1), dict(count=2)):
-        first = "A99999999" if bad == dict(count=2) else "A00000101"
+    bad_inputs: list[tuple[str, dict[str, object]]] = [
+        ("A00000101", {"count": 0}),
+        ("A00000101", {"last": "B00000101"}),
+        ("A00000101", {}),
+        ("A00000101", {"last": "A1", "count": 1}),
+        ("A99999999", {"count": 2}),
+    ]
+    for first, bad in bad_inputs:
         with pytest.raises(sa.BadCardInput):
             sa.cards_for_restock(first, **bad)
     listed = sa.restock(rig.desk, rig.session("1002"), ["C0000007", "C0000003"], batch="B-2026-11")
@@ -85,7 +91,9 @@ def test_a_hopper_sensor_that_disagrees_with_the_restock_is_raised_not_hidden(ri
     assert [d.discrepancy_id for d in rig.ledger.open_discrepancies()] == [result.discrepancy.discrepancy_id]
     cards = sa.stock_levels(rig.desk).level("cards")
     assert (cards.state, cards.message_key, cards.sensor) == (
-        sa.LevelState.LOW, "staffpage.level.cards_sensor_mismatch", 49,
+        sa.LevelState.LOW,
+        "staffpage.level.cards_sensor_mismatch",
+        49,
     )
     assert rig.staff_log.last("sensor_mismatch").detail["sensor"]["hopper"] == 49
 
@@ -156,7 +164,9 @@ def test_empty_reject_bin_hands_over_prints_and_exports_the_list(rig: StaffRig, 
     assert [c.card_number for c in sa.reject_bin_contents(rig.desk)] == spoiled
     result = sa.empty_reject_bin(rig.desk, rig.session("1001"), reviewer="1002")
     assert [(c.card_number, c.reason) for c in result.cards] == [
-        (spoiled[0], "personalization_failed"), (spoiled[1], "misprint"), (spoiled[2], "not_taken"),
+        (spoiled[0], "personalization_failed"),
+        (spoiled[1], "misprint"),
+        (spoiled[2], "not_taken"),
     ]
     assert result.printed.printed and result.discrepancy is None
     assert rig.ledger.cards_in(Place.REJECT_BIN) == [] and rig.ledger.cards_in(Place.HANDED_OVER) == spoiled
@@ -257,18 +267,53 @@ def test_close_day_prints_and_exports_the_report_with_operator_and_reviewer(
     result = sa.close_period(rig.desk, staff, "day", reviewer=reviewer)
 
     report = result.report
-    assert (report.opening, len(report.restocked), len(report.issued), len(report.spoiled),
-            len(report.handed_over), report.closing, report.counted.total, report.balanced) == (
-        0, 50, 1, 1, 1, 48, 48, True,
+    assert (
+        report.opening,
+        len(report.restocked),
+        len(report.issued),
+        len(report.spoiled),
+        len(report.handed_over),
+        report.closing,
+        report.counted.total,
+        report.balanced,
+    ) == (
+        0,
+        50,
+        1,
+        1,
+        1,
+        48,
+        48,
+        True,
     )
     assert (result.closing.operator, result.closing.reviewer) == ("1001", "1002")
     printed = _printed(rig)
-    for text in ("空白卡日结对账单", "期初结存：0", "本期入库：50", "本期发卡：1", "本期废卡：1", "期末结存：48",
-                 "实点数量：48", "帐卡相符：相符", "经办人：1001", "复核人：1002", spoiled[0], fed):
+    for text in (
+        "空白卡日结对账单",
+        "期初结存：0",
+        "本期入库：50",
+        "本期发卡：1",
+        "本期废卡：1",
+        "期末结存：48",
+        "实点数量：48",
+        "帐卡相符：相符",
+        "经办人：1001",
+        "复核人：1002",
+        spoiled[0],
+        fed,
+    ):
         assert text in printed, text
     exported = json.loads(result.files.json_path.read_text(encoding="utf-8"))
-    for key, value in {"opening": 0, "restocked": 50, "issued": 1, "spoiled": 1, "handed_over": 1,
-                       "closing": 48, "counted": 48, "balanced": True}.items():
+    for key, value in {
+        "opening": 0,
+        "restocked": 50,
+        "issued": 1,
+        "spoiled": 1,
+        "handed_over": 1,
+        "closing": 48,
+        "counted": 48,
+        "balanced": True,
+    }.items():
         assert exported["report"][key] == value, key
     assert exported["report"]["cards"]["issued"] == [fed]
     assert exported["closing"]["reviewer"] == "1002"
@@ -288,7 +333,11 @@ def test_a_shift_covers_what_happened_since_the_last_shift_closing(rig: StaffRig
     rig.clock.advance(hours=4)
     _restock(rig, "A00000011", "A00000015")
     second = sa.period_report(rig.desk, "shift")
-    assert (second.opening, second.restocked, second.counted) == (10, tuple(card_range("A00000011", "A00000015")), None)
+    assert (second.opening, second.restocked, second.counted) == (
+        10,
+        tuple(card_range("A00000011", "A00000015")),
+        None,
+    )
     sa.reconcile(rig.desk, staff, StockCount(hopper=14, reject_bin=0))
     closed = sa.close_period(rig.desk, staff, "shift", reviewer=reviewer)
     assert closed.report.balanced is False and closed.closing.balanced is False
@@ -326,8 +375,11 @@ def test_every_action_is_recorded_with_who_did_it_in_the_audit_chain(rig: StaffR
     sa.register_psam(rig.desk, rig.session("1001"))
     actions = [(e.actor, e.action) for e in rig.audit.entries()]
     assert actions == [
-        ("1001", "staff.restock"), ("1002", "staff.ribbon_changed"), ("1001", "staff.paper_changed"),
-        ("2001", "staff.count"), ("1001", "staff.psam_registered"),
+        ("1001", "staff.restock"),
+        ("1002", "staff.ribbon_changed"),
+        ("1001", "staff.paper_changed"),
+        ("2001", "staff.count"),
+        ("1001", "staff.psam_registered"),
     ]
     assert verify_chain(rig.conn, AUDIT_KEY) is None
     assert [(e.staff_id, e.action) for e in rig.staff_log.entries()] == [
@@ -343,14 +395,20 @@ def test_psam_is_registered_from_its_terminal_number_used_per_visit_and_retired(
     view = sa.psam_view(rig.desk)
     assert view.registered is None and view.in_slot == PSAM_CARD and view.slot_matches is None
     record = sa.register_psam(rig.desk, staff)
-    assert (record.terminal_number, record.psam_serial, record.registered_by) == ("440100000107", "0123456789ABCDEF", "1001")
+    assert (record.terminal_number, record.psam_serial, record.registered_by) == (
+        "440100000107",
+        "0123456789ABCDEF",
+        "1001",
+    )
     assert sa.register_psam(rig.desk, staff) == record, "the same card registered twice changes nothing"
     registry = rig.psam_registry
     registry.record_use("V-1", "personalize")
     registry.record_use("V-2", "personalize")
     registry.record_use("V-2", "pin_reload")
     assert [(u.visit_id, u.operation) for u in registry.uses(record.psam_id)] == [
-        ("V-1", "personalize"), ("V-2", "personalize"), ("V-2", "pin_reload"),
+        ("V-1", "personalize"),
+        ("V-2", "personalize"),
+        ("V-2", "pin_reload"),
     ]
     assert sa.psam_view(rig.desk).uses == 3 and sa.psam_view(rig.desk).slot_matches is True
 
@@ -387,7 +445,12 @@ def test_no_psam_in_the_slot_is_said_not_guessed(rig: StaffRig) -> None:
 
 def test_levels_use_the_configured_thresholds(rig: StaffRig) -> None:
     t = rig.desk.thresholds
-    assert (t.hopper_near_empty, t.reject_bin_near_full, t.reject_bin_capacity, t.ribbon_low_percent) == (10, 15, 20, 10)
+    assert (t.hopper_near_empty, t.reject_bin_near_full, t.reject_bin_capacity, t.ribbon_low_percent) == (
+        10,
+        15,
+        20,
+        10,
+    )
     levels = sa.stock_levels(rig.desk)
     assert levels.level("cards").state is sa.LevelState.OUT
     assert [a.alert_code for a in levels.alerts] == ["staff.cards_out"]
@@ -399,7 +462,8 @@ def test_levels_use_the_configured_thresholds(rig: StaffRig) -> None:
     levels = sa.stock_levels(tighter)
     assert levels.level("cards").state is sa.LevelState.OK
     assert (levels.level("reject_bin").state, levels.level("reject_bin").message_key) == (
-        sa.LevelState.LOW, "staffpage.level.bin_near_full",
+        sa.LevelState.LOW,
+        "staffpage.level.bin_near_full",
     )
     assert [a.alert_code for a in levels.alerts] == ["staff.reject_bin_low"]
 
@@ -413,15 +477,23 @@ def test_every_dynamic_message_key_of_the_pages_is_in_both_catalogs() -> None:
     keys += [f"staffpage.paper_state.{s.value}" for s in PaperState]
     keys += [f"staffpage.count_source.{s}" for s in ("printer", "staff")]
     keys += [f"staffpage.restock.hint_{s}" for s in ("first", "second", "second_count", "confirm", "done")]
-    keys += [f"staffpage.reconcile.hint_{s}" for s in (
-        "period", "hopper", "bin", "result", "reviewer_id", "reviewer_password", "closed")]
-    keys += [f"staffpage.discrepancy.hint_{s}" for s in ("list", "auth_id", "auth_password", "note", "resolve")]
+    keys += [
+        f"staffpage.reconcile.hint_{s}"
+        for s in ("period", "hopper", "bin", "result", "reviewer_id", "reviewer_password", "closed")
+    ]
+    keys += [
+        f"staffpage.discrepancy.hint_{s}" for s in ("list", "auth_id", "auth_password", "note", "resolve")
+    ]
     keys += [f"staffpage.period.{p}" for p in ("shift", "day", "month")]
-    keys += [f"staff.service_missing.{n}" for n in ("ledger", "cardprinter", "receipt", "psam", "psam_registry")]
+    keys += [
+        f"staff.service_missing.{n}" for n in ("ledger", "cardprinter", "receipt", "psam", "psam_registry")
+    ]
     keys += [f"ledger.report.title.{p}" for p in ("shift", "day", "month")]
     from screens.staff_pages import NOTE_KEYS, PSAM_RETIRE_KEYS, RESOLUTION_KEYS
 
-    keys += [f"staffpage.note.{k}" for k in NOTE_KEYS] + [f"staffpage.resolution.{k}" for k in RESOLUTION_KEYS]
+    keys += [f"staffpage.note.{k}" for k in NOTE_KEYS] + [
+        f"staffpage.resolution.{k}" for k in RESOLUTION_KEYS
+    ]
     keys += [f"staffpage.psam.reason.{k}" for k in PSAM_RETIRE_KEYS]
     zh, en = load_messages("zh_CN"), load_messages("en")
     assert [k for k in keys if k not in zh or k not in en] == []

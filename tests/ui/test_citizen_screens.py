@@ -33,6 +33,10 @@ SAMPLES: dict[str, dict[str, str]] = {
         "sample.confirm_note": "如信息有误，请到柜台更正后再办理，本机不能修改登记信息",
         "sample.ok": "确认无误",
         "sample.wrong": "信息有误，去柜台更正",
+        "sample.photo_title": "制卡照片",
+        "sample.photo_intro": "请确认制卡照片，满意请点“使用这张照片”，否则点“重拍”",
+        "sample.accept": "使用这张照片",
+        "sample.retake": "重拍",
         "sample.bank_title": "选择开户银行",
         "sample.bank_intro": "请选择社保卡金融账户的开户银行",
         "sample.icbc": "中国工商银行",
@@ -73,6 +77,10 @@ SAMPLES: dict[str, dict[str, str]] = {
         "sample.confirm_note": "If anything is wrong, have it corrected at the counter first: this kiosk cannot change your registered details",
         "sample.ok": "Details are correct",
         "sample.wrong": "Something is wrong: go to the counter",
+        "sample.photo_title": "Card photo",
+        "sample.photo_intro": "Check the photo for your card: press \"Use this photo\" or \"Retake\"",
+        "sample.accept": "Use this photo",
+        "sample.retake": "Retake",
         "sample.bank_title": "Choose a bank",
         "sample.bank_intro": "Choose the bank that opens the card's financial account",
         "sample.icbc": "Industrial and Commercial Bank of China",
@@ -184,6 +192,16 @@ def confirm_prompt(photo: bytes | None = None) -> Prompt:
     if photo is not None:
         data["photo_jpeg"] = photo
     return Prompt("confirm", data, choices=("ok", "wrong"), timeout_s=60)
+
+
+def photo_prompt(photo: bytes) -> Prompt:
+    """The card photo alone, to accept or retake (as the card-photo step asks)."""
+    return Prompt(
+        "confirm",
+        {"title_key": "sample.photo_title", "intro_key": "sample.photo_intro", "rows": [], "photo_jpeg": photo,
+         "choice_keys": {"accept": "sample.accept", "retake": "sample.retake"}, "secondary": ["retake"]},
+        choices=("accept", "retake"), timeout_s=60,
+    )
 
 
 BANKS = [
@@ -345,6 +363,20 @@ def test_confirm_without_photo_gives_the_rows_the_width_and_answers_the_secondar
     assert screen.ids.rows.width > 1100
     press(ui, "wrong")
     assert answers == [Answer("wrong")]
+
+
+def test_confirm_with_the_photo_alone_shows_it_large_for_acceptance(ui, photo) -> None:
+    answers = show(ui, photo_prompt(photo))
+    screen = ui.screen
+    ui.pump(0.2)
+    assert screen.has_photo and not screen.has_rows
+    image = screen.ids.photo
+    shown_w, shown_h = image.norm_image_size
+    assert shown_h >= 400, "the card photo to accept fills the free height"
+    scroll = screen.ids.body_scroll
+    assert image.to_window(image.x, image.y)[1] >= scroll.to_window(scroll.x, scroll.y)[1] - 1, "no scrolling needed"
+    press(ui, "retake")
+    assert answers == [Answer("retake")]
 
 
 # -- choose ---------------------------------------------------------------------------------------
@@ -549,6 +581,7 @@ def all_prompts(photo: bytes) -> dict[str, Prompt]:
     return {
         "id_card": id_card_prompt(error_key="idreader.read_failed"),
         "confirm": confirm_prompt(photo),
+        "confirm_photo_only": photo_prompt(photo),
         "choose": choose_prompt(),
         "consent": consent_prompt(),
         "keypad_entry": keypad_prompt(initial="1380013"),

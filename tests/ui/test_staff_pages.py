@@ -19,8 +19,14 @@ pytestmark = pytest.mark.ui
 
 SHOTS = Path("/tmp/staff_shots")
 STAFF_PAGES = [
-    "staff_levels", "staff_restock", "staff_ribbon", "staff_paper", "staff_reject_bin", "staff_reconcile",
-    "staff_discrepancies", "staff_psam",
+    "staff_levels",
+    "staff_restock",
+    "staff_ribbon",
+    "staff_paper",
+    "staff_reject_bin",
+    "staff_reconcile",
+    "staff_discrepancies",
+    "staff_psam",
 ]
 
 
@@ -38,9 +44,14 @@ def staff_ui(make_ui, tmp_path: Path) -> Iterator[tuple[Any, StaffRig]]:
         yield h, rig
     finally:
         if h is not None:
-            # No page action may still be running on its worker thread when the database closes.
+            from kivy.clock import Clock
+
+            # No page action may still be running on its worker thread when the database closes,
+            # and this app's idle tick must not sign anyone out in a later test.
             pages = [h.ui.manager.get_screen(name) for name in STAFF_PAGES]
             h.wait_for(lambda: not any(page.busy for page in pages), timeout=30)
+            h.ui.staff_logout()
+            Clock.unschedule(h.ui._tick)
         rig.close()
         Window.size = size
 
@@ -49,7 +60,8 @@ def buttons(h, choice: str) -> list[Any]:  # type: ignore[no-untyped-def]
     from screens.widgets import KButton
 
     return [
-        w for w in h.screen.walk()
+        w
+        for w in h.screen.walk()
         if isinstance(w, KButton) and w.choice == choice and not w.disabled and w.opacity > 0 and w.height > 0
     ]
 
@@ -57,6 +69,7 @@ def buttons(h, choice: str) -> list[Any]:  # type: ignore[no-untyped-def]
 def press(h, choice: str) -> None:  # type: ignore[no-untyped-def]
     found = buttons(h, choice)
     assert len(found) == 1, f"{choice!r}: {len(found)} buttons on {h.ui.manager.current}"
+    h.ui.touched()  # a real press is a touch (keeps the idle timeout away)
     found[0].dispatch("on_release")
     h.pump(0.05)
 
@@ -96,8 +109,17 @@ def message(h) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_entry_login_and_menu_list_the_staff_pages_and_close_service(staff_ui) -> None:
+    from types import SimpleNamespace
+
     h, _rig = staff_ui
-    sign_in(h, "1001")
+    corner = h.ui.manager.get_screen("home").ids.corner
+    for _ in range(corner.taps):  # the hidden entry on the home screen
+        corner.on_touch_down(SimpleNamespace(pos=tuple(corner.center)))
+    h.pump(0.3)
+    assert h.ui.manager.current == "staff_login"
+    keypad(h, "1001")
+    keypad(h, PASSWORDS["1001"])
+    h.wait_for(lambda: h.ui.manager.current == "staff_menu")
     menu = h.screen
     names = [screen for screen, _title in menu.pages]
     assert [n for n in names if n.startswith("staff_")] == STAFF_PAGES
@@ -215,7 +237,8 @@ def test_ribbon_and_paper_pages_record_the_change_and_read_the_device_back(staff
     h.wait_for(lambda: page.done and not page.busy)
     assert page.message_kind == "ok" and page.paper_key == "staffpage.level.paper_ok"
     assert [(e.staff_id, e.action) for e in rig.staff_log.entries()] == [
-        ("1002", "ribbon_changed"), ("1002", "paper_changed"),
+        ("1002", "ribbon_changed"),
+        ("1002", "paper_changed"),
     ]
 
 
@@ -312,8 +335,13 @@ def test_close_the_day_with_a_reviewer_prints_and_exports_the_report(staff_ui) -
     h.wait_for(lambda: page.stage == "result")
     assert page.balanced
     values = {line.label_key: line.value for line in page.ids.report.children}
-    assert (values["ledger.slip.opening"], values["ledger.slip.restocked"], values["ledger.slip.spoiled"],
-            values["ledger.slip.closing"], values["ledger.slip.counted"]) == ("0", "10", "1", "10", "10")
+    assert (
+        values["ledger.slip.opening"],
+        values["ledger.slip.restocked"],
+        values["ledger.slip.spoiled"],
+        values["ledger.slip.closing"],
+        values["ledger.slip.counted"],
+    ) == ("0", "10", "1", "10", "10")
     press(h, "close")
     keypad(h, "1001")  # the operator cannot review themself
     keypad(h, PASSWORDS["1001"])
@@ -401,13 +429,18 @@ def _problems(h) -> list[str]:  # type: ignore[no-untyped-def]
                 found.append(f"button {w.choice!r} outside the window {box}")
             boxes.append((w.choice, box))
     for i, (a, ra) in enumerate(boxes):
-        for b, rb in boxes[i + 1:]:
+        for b, rb in boxes[i + 1 :]:
             if ra[0] < rb[2] - 1 and rb[0] < ra[2] - 1 and ra[1] < rb[3] - 1 and rb[1] < ra[3] - 1:
                 found.append(f"buttons {a!r} and {b!r} overlap")
+    topbar = next(w for w in h.screen.walk() if type(w).__name__ == "TopBar")
+    in_topbar = {id(w) for w in topbar.walk()}
+    top = _window_box(topbar)[1]
     for w in h.screen.walk():
         if isinstance(w, Label) and w.text and _shown(w, h.screen):
             if w.texture_size[1] > w.height + 2 or (w.text_size[0] and w.texture_size[0] > w.width + 2):
                 found.append(f"label {w.text[:30]!r} clipped: texture {w.texture_size} in {w.size}")
+            if id(w) not in in_topbar and _window_box(w)[3] > top + 1:
+                found.append(f"label {w.text[:30]!r} runs under the top bar")
     return found
 
 
@@ -426,36 +459,74 @@ def test_every_staff_page_in_chinese_english_and_elder_mode(staff_ui) -> None:
         h.ui.toggle_elder(elder)
         for name in STAFF_PAGES:
             page = open_page(h, name)
-            _stage_for_picture(h, name, page)
-            h.pump(0.4)
-            problems += [f"{name} {lang} elder={elder}: {p}" for p in _problems(h)]
-            # Drawn into an offscreen buffer of the panel's size (the test window's own buffer keeps
-            # the size it was created with).
-            path = out / f"{name}-{page_stage(page)}-{lang}-{'elder' if elder else 'normal'}.png"
-            h.ui.root.export_to_png(str(path))
-            assert path.stat().st_size > 10_000
+            for label in _stages_for_pictures(h, name, page):
+                h.wait_for(lambda page=page: not page.busy)
+                h.pump(0.4)
+                problems += [f"{name}/{label} {lang} elder={elder}: {p}" for p in _problems(h)]
+                # Drawn into an offscreen buffer of the panel's size (the test window's own
+                # buffer keeps the size it was created with).
+                path = out / f"{name}-{label}-{lang}-{'elder' if elder else 'normal'}.png"
+                h.ui.root.export_to_png(str(path))
+                assert path.stat().st_size > 10_000
     h.ui.toggle_elder(False)
+    h.ui.switch_language("zh_CN")
     assert problems == [], "\n".join(problems)
 
 
-def page_stage(page: Any) -> str:
-    return str(getattr(page, "stage", "view"))
-
-
-def _stage_for_picture(h, name: str, page: Any) -> None:  # type: ignore[no-untyped-def]
-    """Puts each page in its busiest stage for the picture."""
+def _stages_for_pictures(h, name: str, page: Any) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Walks each page through its stages, yielding a label where a picture is taken. The kiosk
+    state carries over from language to language (restocks, counts, discrepancies pile up)."""
     if name == "staff_restock":
-        keypad(h, "00000013")
-        keypad(h, "00000020")
+        yield "first"
+        first = page.ids.keypad.value or "00000013"
+        keypad(h, first)
+        keypad(h, f"{int(first) + 9:08d}")
+        yield "confirm"
+        press(h, "confirm")
+        h.wait_for(lambda: page.stage == "done")
+        yield "done"
     elif name == "staff_reconcile":
+        yield "period"
         press(h, "period:shift")
-        keypad(h, "8")  # one blank card short: a discrepancy for the pictures
+        keypad(h, "8")  # always short: a discrepancy for the pictures
+        yield "bin"
         keypad(h, "3")
         h.wait_for(lambda: page.stage == "result")
+        yield "result"
+        press(h, "close")
+        keypad(h, "1002")
+        yield "reviewer"
+        keypad(h, PASSWORDS["1002"])
+        h.wait_for(lambda: page.stage in ("closed", "result"))
+        yield "closed"
     elif name == "staff_discrepancies":
         h.wait_for(lambda: not page.busy)
-        rows = [c for c in page.ids.rows.children]
-        if rows:
-            press(h, rows[-1].button_choice)
+        yield "list"
+        if page.ids.rows.children:
+            press(h, page.ids.rows.children[-1].button_choice)
+            yield "auth"
+            keypad(h, "2001")
+            keypad(h, PASSWORDS["2001"])
+            h.wait_for(lambda: page.stage in ("note", "resolve"))
+            yield page.stage
     elif name == "staff_psam":
-        h.wait_for(lambda: not page.busy)
+        yield "view"
+        if not page.registered:
+            press(h, "register")
+            h.wait_for(lambda: page.registered)
+            yield "registered"
+        press(h, "retire")
+        yield "retire"
+    elif name == "staff_reject_bin":
+        yield "view"
+        if page.card_count:
+            press(h, "confirm")
+            h.wait_for(lambda: page.emptied)
+            yield "emptied"
+    elif name in ("staff_ribbon", "staff_paper"):
+        yield "view"
+        press(h, "confirm")
+        h.wait_for(lambda: page.done)
+        yield "done"
+    else:
+        yield "view"

@@ -161,6 +161,15 @@ def _mask_mobile(mobile: str | None) -> str | None:
     return f"{mobile[:3]}****{mobile[-4:]}" if mobile else None
 
 
+def _luhn_complete(digits: str) -> str:
+    """``digits`` with the Luhn check digit appended (bank card numbers)."""
+    total = 0
+    for n, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if n % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return digits + str((10 - total % 10) % 10)
+
+
 def _pin_verification(card_number: str, pin: bytes | bytearray) -> str:
     """What the simulated bank keeps of a financial PIN (a PIN verification value; never the PIN)."""
     return hashlib.sha256(card_number.encode() + b":" + bytes(pin)).hexdigest()
@@ -327,7 +336,9 @@ class CardManagementState:
         issued = expires.replace(year=expires.year - self.rules.card_validity_years)
         number = self._new_card_number()
         active = state in (CardState.NORMAL, CardState.TEMPORARY_LOSS, CardState.LOST)
-        account = ("6217" + idn[-6:] + f"{self._next('id_serial'):09d}")[:19]
+        # A UnionPay debit account (tag 5A on the card): digits only (an ID number may end in X),
+        # with its Luhn check digit, as the kiosk checks it when it reads the chip.
+        account = _luhn_complete(("6217" + idn[-7:-1] + f"{self._next('id_serial'):09d}")[:18])
         account_state = "active" if active else "opened"
         if state in (CardState.TEMPORARY_LOSS, CardState.LOST):
             account_state = "frozen"
