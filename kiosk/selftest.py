@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -462,7 +463,8 @@ def run_selfcheck(
 
 
 def journal_last_time(journal: Journal) -> datetime | None:
-    """The newest timestamp the journal holds (a step, a visit start or end)."""
+    """The newest timestamp the journal holds (a step, a visit start or end); None when the
+    journal cannot be read (the clock check then only checks the year)."""
     times: list[datetime] = []
     with journal.lock:
         conn = journal.connection
@@ -470,7 +472,11 @@ def journal_last_time(journal: Journal) -> datetime | None:
             "SELECT at FROM journal ORDER BY id DESC LIMIT 1",
             "SELECT started_at, ended_at FROM visits ORDER BY rowid DESC LIMIT 1",
         ):
-            row = conn.execute(sql).fetchone()
+            try:
+                row = conn.execute(sql).fetchone()
+            except sqlite3.Error as exc:
+                log.warning("selfcheck.journal_unreadable error=%s", type(exc).__name__)
+                return None
             for value in row or ():
                 if value:
                     try:

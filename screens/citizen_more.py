@@ -7,7 +7,8 @@
 - ``progress_result`` — the progress of the holder's applications (制卡进度): ``title_key``,
   ``intro_key`` + ``values``, ``items`` [{``business_key``, ``stage_key``, ``track`` [(key,
   done|now|next)], ``facts`` [(label_key, value_text)], ``note_key`` + ``note_values``,
-  ``limit_key`` + ``limit_values`` (the regional time limit, empty when it no longer applies)}],
+  ``limit_key`` + ``limit_values`` (the regional time limit, shown as a row; empty when it no
+  longer applies)}],
   ``choice_keys`` {choice: key}, ``secondary``. Choices from ``prompt.choices`` (e.g. ``print``,
   ``done``), the first one primary.
 
@@ -63,10 +64,8 @@ class ProgressFact(BoxLayout):
 class ProgressEntry(BoxLayout):
     """One application: what it is, where it stands, its dates and what to do."""
 
-    business = StringProperty("")
-    stage = StringProperty("")
+    business = StringProperty("")  # what it is and where it stands: 首次申领社保卡：制卡中
     note = StringProperty("")
-    limit = StringProperty("")
     marks = ListProperty([])
     facts = ListProperty([])
     has_track = BooleanProperty(True)
@@ -123,18 +122,19 @@ class ProgressResultScreen(CitizenScreen):
         track = [tuple(mark) for mark in item.get("track", ())]
         marks = [(f"{_t(_MARK_KEYS[state]).split(' ', 1)[0]} {_t(key)}", state) for key, state in track]
         limit_key = item.get("limit_key") or ""
-        limit = _t("progress.limit.note", limit=_t(limit_key, **dict(item.get("limit_values") or {}))) if limit_key else ""
+        facts = [(_t(label), str(value)) for label, value in item.get("facts", ())]
+        if limit_key:  # the regional time limit, as one more row
+            facts.append((_t("progress.row.limit"), _t(limit_key, **dict(item.get("limit_values") or {}))))
         note_key = item.get("note_key") or ""
         entry = ProgressEntry(
-            business=_t(item.get("business_key", "")),
-            stage=_t("progress.stage_now", stage=_t(item.get("stage_key", ""))),
+            business=_t("progress.entry_title", business=_t(item.get("business_key", "")),
+                        stage=_t(item.get("stage_key", ""))),
             note=_t(note_key, **dict(item.get("note_values") or {})) if note_key else "",
-            limit=limit,
             has_track=len(marks) > 1,
         )
         # After construction: the lists fill children of the kv rule (ids exist only now).
         entry.marks = marks if len(marks) > 1 else []
-        entry.facts = [(_t(label), str(value)) for label, value in item.get("facts", ())]
+        entry.facts = facts
         return entry
 
 

@@ -65,18 +65,26 @@ class NewPinObserver(PromptingPinObserver):
     TITLE_KEYS = {PinPurpose.SOCIAL_SECURITY: "pin_entry.title_social_security",
                   PinPurpose.FINANCIAL: "pin_entry.title_financial"}
 
+    def __init__(self, prompter: Any, length: int = 6, title_key: str | None = None) -> None:
+        super().__init__(prompter, length)
+        self.title_key = title_key  # the business's own title (修改/重置); default: 设置…密码
+
     def entry_started(self, purpose: PinPurpose, step: EntryStep, attempt: int, timeout_s: int) -> None:
         key = self.STEP_KEYS[(purpose, step)]
-        self._data = {"title_key": self.TITLE_KEYS[purpose], "step_key": key, "attempt": attempt,
+        self._data = {"title_key": self.title_key or self.TITLE_KEYS[purpose], "step_key": key, "attempt": attempt,
                       "length": self.length, "digits": 0, "refusal_key": self._refusal, "update": False}
         self._refusal = ""
         self.prompter.show(Prompt(PIN_SCREEN, dict(self._data), timeout_s=float(timeout_s), voice_key=key))
 
 
-def _entry_prompt(ctx: VisitContext, purpose: PinPurpose, step_key: str, refusal_key: str) -> Any:
+def _title(ctx: VisitContext) -> str:
+    return f"pin_service.title_{service_of(ctx)}"
+
+
+def _entry_prompt(ctx: VisitContext, step_key: str, refusal_key: str) -> Any:
     """Shows the ``pin_entry`` screen for the *current* PIN; returns the key listener (dots)."""
     cfg = visit_config(ctx)
-    data: dict[str, Any] = {"title_key": NewPinObserver.TITLE_KEYS[purpose], "step_key": step_key, "attempt": 1,
+    data: dict[str, Any] = {"title_key": _title(ctx), "step_key": step_key, "attempt": 1,
                             "length": cfg.pinpad.pin_length, "digits": 0, "refusal_key": refusal_key, "update": False}
     ctx.show(Prompt(PIN_SCREEN, dict(data), timeout_s=float(cfg.pinpad.entry_timeout_s), voice_key=step_key))
 
@@ -114,7 +122,7 @@ def _ss_service(ctx: VisitContext, chip: Any) -> SocialSecurityPinService:
     return SocialSecurityPinService(
         ctx.services.pinpad, chip, policy=PinPolicy(length=cfg.pinpad.pin_length),
         timeout_s=cfg.pinpad.entry_timeout_s, max_attempts=cfg.pinpad.max_attempts,
-        observer=NewPinObserver(ctx.prompter, cfg.pinpad.pin_length),
+        observer=NewPinObserver(ctx.prompter, cfg.pinpad.pin_length, _title(ctx)),
     )
 
 
@@ -204,7 +212,7 @@ def change_ss_pin(ctx: VisitContext) -> dict[str, Any]:
     old = bytearray()
     try:
         while True:
-            on_key = _entry_prompt(ctx, PinPurpose.SOCIAL_SECURITY, "pin_service.enter_old_ss_pin", refusal)
+            on_key = _entry_prompt(ctx, "pin_service.enter_old_ss_pin", refusal)
             old = _entered(lambda: pad.read_plain_pin(cfg.pinpad.pin_length, cfg.pinpad.entry_timeout_s, on_key))
             try:
                 chip.verify_pin(bytearray(old))  # the copy is wiped by the chip service
@@ -279,14 +287,14 @@ def change_fin_pin(ctx: VisitContext) -> dict[str, Any]:
     algorithm = KeyAlgorithm(cfg.pinpad.pin_algorithm)
     refusal = ""
     for attempt in range(1, cfg.pinpad.max_attempts + 1):
-        on_key = _entry_prompt(ctx, PinPurpose.FINANCIAL, "pin_service.enter_old_fin_pin", refusal)
+        on_key = _entry_prompt(ctx, "pin_service.enter_old_fin_pin", refusal)
         old = _entered(lambda: pad.read_pin_block(info.pan, slot, algorithm, cfg.pinpad.pin_length,
                                                   cfg.pinpad.entry_timeout_s, on_key))
         service = FinancialPinService(
             pad, _BankChange(backend, bytes(old)), key_slot=slot, algorithm=algorithm,
             bank_key_index=cfg.pinpad.bank_key_index, length=cfg.pinpad.pin_length,
             timeout_s=cfg.pinpad.entry_timeout_s, max_attempts=cfg.pinpad.max_attempts,
-            observer=NewPinObserver(ctx.prompter, cfg.pinpad.pin_length),
+            observer=NewPinObserver(ctx.prompter, cfg.pinpad.pin_length, _title(ctx)),
         )
         try:
             outcome = service.set_pin(card_services.key(ctx, f"fin_change.{attempt}"), info.card_number, info.pan)

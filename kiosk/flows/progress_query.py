@@ -66,8 +66,6 @@ def shown_item(ctx: VisitContext, item: ProgressItem) -> dict[str, Any]:
         facts.append(("progress.row.expected_on", item.expected_ready_on.isoformat()))
     if item.branch:
         facts.append(("progress.row.branch", item.branch))
-    if item.card_number:
-        facts.append(("card_services.card_number", mask_card_number(item.card_number)))
     limit_key, limit_values = _limit(ctx, item)
     return {"business_key": f"progress.business.{item.business.value}", "stage": stage, "stage_key": f"progress.stage.{stage}",
             "track": _track(item), "facts": facts, "note_key": f"progress.note.{stage}",
@@ -95,20 +93,21 @@ def voucher(ctx: VisitContext) -> dict[str, Any]:
     if not ctx.values.get("print"):
         return {"printed": False}
     progress: Progress = ctx.values["progress"]
-    notes = []
+    notes: list[str] = []
     for item in reversed(progress.items):
         shown = shown_item(ctx, item)
-        parts = [common.text(ctx, "progress.voucher.item", business=common.text(ctx, shown["business_key"]),
-                             stage=common.text(ctx, shown["stage_key"]), submitted_on=item.submitted_on.isoformat())]
+        notes.append(common.text(ctx, "progress.voucher.item", business=common.text(ctx, shown["business_key"]),
+                                 stage=common.text(ctx, shown["stage_key"])))
+        notes.append(common.text(ctx, "progress.voucher.submitted", submitted_on=item.submitted_on.isoformat()))
         if item.expected_ready_on is not None and shown["limit_key"]:
-            parts.append(common.text(ctx, "progress.voucher.expected", expected_on=item.expected_ready_on.isoformat(),
+            notes.append(common.text(ctx, "progress.voucher.expected", expected_on=item.expected_ready_on.isoformat(),
                                      limit=common.text(ctx, shown["limit_key"], **shown["limit_values"])))
         if item.branch:
-            parts.append(common.text(ctx, "progress.voucher.branch", branch=item.branch))
-        notes.append("；".join(parts))
+            notes.append(common.text(ctx, "progress.voucher.branch", branch=item.branch))
+        if item.card_number:
+            notes.append(common.text(ctx, "progress.voucher.card", card_number=mask_card_number(item.card_number)))
     latest = progress.items[-1]
-    printed = common.print_voucher(ctx, f"progress.voucher.result_{latest.stage.value}", notes=notes,
-                                   card_number=latest.card_number)
+    printed = common.print_voucher(ctx, f"progress.voucher.result_{latest.stage.value}", notes=notes)
     return {"printed": printed}
 
 

@@ -51,6 +51,25 @@ def texts(widget: Any) -> list[str]:
     return [w.text for w in widget.walk() if isinstance(getattr(w, "text", None), str) and w.text and w.opacity > 0]
 
 
+@pytest.fixture
+def eng(make_ui: Any, tmp_path: Path) -> Iterator[Any]:
+    """Builds the engineer UI; afterwards signs out and goes home, so no page or session of this
+    test keeps running its clock events once the harness closes the database."""
+    built: list[Any] = []
+
+    def factory(**kwargs: Any) -> tuple[Any, dict]:
+        h, devices = engineer_ui(make_ui, tmp_path, **kwargs)
+        built.append(h)
+        return h, devices
+
+    yield factory
+    for h in built:
+        if h.ui.staff_session is not None:
+            h.ui.staff_logout()
+        h.ui.go_home()
+        h.pump(0.4)
+
+
 def engineer_ui(make_ui: Any, tmp_path: Path, *, faults: bool = True, flows: dict | None = None) -> tuple[Any, dict]:
     devices, _conn = engineer_services(tmp_path / "state")
     if not faults:
@@ -87,8 +106,8 @@ def audit_actions(devices: dict) -> list[tuple[str, str, str]]:
     return [(e.actor, e.action, e.subject) for e in devices["audit"].entries()]
 
 
-def test_the_engineer_signs_in_to_the_engineer_menu_and_staff_do_not_see_it(make_ui, tmp_path) -> None:
-    h, _ = engineer_ui(make_ui, tmp_path)
+def test_the_engineer_signs_in_to_the_engineer_menu_and_staff_do_not_see_it(eng, tmp_path) -> None:
+    h, _ = eng()
     sign_in(h, "staff", "1001", "246810")
     assert not any(screen.startswith("eng_") for screen, _ in h.screen.pages)
     h.ui.staff_logout()
@@ -106,17 +125,17 @@ def test_the_engineer_signs_in_to_the_engineer_menu_and_staff_do_not_see_it(make
     assert "login" in h.staff.events("9001")
 
 
-def test_fault_injection_is_hidden_without_simulators(make_ui, tmp_path) -> None:
-    h, _ = engineer_ui(make_ui, tmp_path, faults=False)
+def test_fault_injection_is_hidden_without_simulators(eng, tmp_path) -> None:
+    h, _ = eng(faults=False)
     sign_in(h)
     assert "eng_faults" not in [screen for screen, _ in h.screen.pages]
 
 
 @pytest.mark.parametrize("page", ENGINEER_PAGES)
-def test_every_page_has_choices_on_every_button_a_way_back_and_no_untranslated_text(make_ui, tmp_path, page) -> None:
+def test_every_page_has_choices_on_every_button_a_way_back_and_no_untranslated_text(eng, tmp_path, page) -> None:
     from screens.widgets import KButton
 
-    h, _ = engineer_ui(make_ui, tmp_path)
+    h, _ = eng()
     sign_in(h)
     screen = open_page(h, page)
     for lang in ("zh_CN", "en"):
@@ -133,8 +152,8 @@ def test_every_page_has_choices_on_every_button_a_way_back_and_no_untranslated_t
     h.wait_for(lambda: h.ui.manager.current == "staff_menu")
 
 
-def test_device_status_is_live_and_names_code_message_and_fix(make_ui, tmp_path) -> None:
-    h, devices = engineer_ui(make_ui, tmp_path)
+def test_device_status_is_live_and_names_code_message_and_fix(eng, tmp_path) -> None:
+    h, devices = eng()
     sign_in(h)
     page = open_page(h, "eng_status")
     h.wait_for(lambda: bool(page.rows))
@@ -152,8 +171,8 @@ def test_device_status_is_live_and_names_code_message_and_fix(make_ui, tmp_path)
     assert ("9001", "engineer.selfcheck", "kiosk") in audit_actions(devices)
 
 
-def test_each_self_test_from_its_button_with_pass_fail_counts(make_ui, tmp_path) -> None:
-    h, devices = engineer_ui(make_ui, tmp_path)
+def test_each_self_test_from_its_button_with_pass_fail_counts(eng, tmp_path) -> None:
+    h, devices = eng()
     sign_in(h)
     page = open_page(h, "eng_tests")
     for test in ("idreader", "chip", "printer", "pinpad", "receipt"):
@@ -178,8 +197,8 @@ def test_each_self_test_from_its_button_with_pass_fail_counts(make_ui, tmp_path)
     assert {actor for actor, _, _ in recorded} == {"9001"}
 
 
-def test_fault_injection_from_the_menu_reaches_the_simulator_and_clears(make_ui, tmp_path) -> None:
-    h, devices = engineer_ui(make_ui, tmp_path)
+def test_fault_injection_from_the_menu_reaches_the_simulator_and_clears(eng, tmp_path) -> None:
+    h, devices = eng()
     sim = devices["faults"]._targets["cardprinter"]
     sign_in(h)
     page = open_page(h, "eng_faults")
@@ -195,8 +214,8 @@ def test_fault_injection_from_the_menu_reaches_the_simulator_and_clears(make_ui,
     ]
 
 
-def test_the_log_viewer_shows_the_last_lines_redacted(make_ui, tmp_path) -> None:
-    h, devices = engineer_ui(make_ui, tmp_path)
+def test_the_log_viewer_shows_the_last_lines_redacted(eng, tmp_path) -> None:
+    h, devices = eng()
     sign_in(h)
     page = open_page(h, "eng_logs")
     shown = "\n".join(texts(page))
@@ -208,8 +227,8 @@ def test_the_log_viewer_shows_the_last_lines_redacted(make_ui, tmp_path) -> None
     assert ("9001", "engineer.log_viewed", "kiosk.log") in audit_actions(devices)
 
 
-def test_outbox_tools_show_depth_age_and_quarantined_rows_and_retry_one(make_ui, tmp_path) -> None:
-    h, devices = engineer_ui(make_ui, tmp_path)
+def test_outbox_tools_show_depth_age_and_quarantined_rows_and_retry_one(eng, tmp_path) -> None:
+    h, devices = eng()
     sign_in(h)
     page = open_page(h, "eng_outbox")
     assert page.available and page.depth == 2
@@ -221,10 +240,10 @@ def test_outbox_tools_show_depth_age_and_quarantined_rows_and_retry_one(make_ui,
     assert ("9001", "engineer.outbox_retry", "1") in audit_actions(devices)
 
 
-def test_configuration_edit_is_validated_and_written_with_a_backup(make_ui, tmp_path) -> None:
+def test_configuration_edit_is_validated_and_written_with_a_backup(eng, tmp_path) -> None:
     from kiosk.config import load_config
 
-    h, devices = engineer_ui(make_ui, tmp_path)
+    h, devices = eng()
     site = tmp_path / "site" / "kiosk.toml"
     site.parent.mkdir()
     site.write_text('[kiosk]\nkiosk_id = "GZ-TH-0107"\n', encoding="utf-8")
@@ -248,8 +267,8 @@ def test_configuration_edit_is_validated_and_written_with_a_backup(make_ui, tmp_
     assert recorded == [("engineer.config_edit", "kiosk.idle_timeout_s")] * 2
 
 
-def test_diagnostics_export_writes_a_redacted_bundle(make_ui, tmp_path) -> None:
-    h, devices = engineer_ui(make_ui, tmp_path)
+def test_diagnostics_export_writes_a_redacted_bundle(eng, tmp_path) -> None:
+    h, devices = eng()
     sign_in(h)
     page = open_page(h, "eng_diagnostics")
     assert page.destinations == [str(tmp_path / "state" / "diagnostics")]
@@ -262,10 +281,10 @@ def test_diagnostics_export_writes_a_redacted_bundle(make_ui, tmp_path) -> None:
     assert ("9001", "engineer.diagnostics_exported", str(bundle)) in audit_actions(devices)
 
 
-def test_home_is_out_of_service_with_a_short_reason_and_recovers_by_itself(make_ui, tmp_path) -> None:
+def test_home_is_out_of_service_with_a_short_reason_and_recovers_by_itself(eng, tmp_path) -> None:
     started: list[str] = []
     flows = {"b": Flow("b", "app.title", (Step("s", lambda ctx: started.append("s")),))}
-    h, devices = engineer_ui(make_ui, tmp_path, flows=flows)
+    h, devices = eng(flows=flows)
     home = h.ui.manager.get_screen("home")
     h.wait_for(lambda: home.in_service)
     devices["receipt"].set(DeviceState.ATTENTION, "receipt.paper_out", paper=0)
