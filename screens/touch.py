@@ -13,9 +13,12 @@ logic, up to 0.2 s), so the answer may arrive a few frames after :func:`touch` r
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from kivy.base import EventLoop
+from kivy.clock import Clock
 from kivy.input.motionevent import MotionEvent
 from kivy.uix.screenmanager import ScreenManager
 from kivy.uix.scrollview import ScrollView
@@ -152,3 +155,34 @@ def press(root: Any, choice: str) -> Widget | None:
     if widget is None or not touch(widget):
         return None
     return widget
+
+
+def run_on_ui(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Runs ``fn`` on the Kivy thread from another thread (a scripted citizen) and returns its
+    result; its exception is raised here. TimeoutError if the UI thread did not run it in time."""
+    box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def run(_dt: float) -> None:
+        try:
+            box["value"] = fn()
+        except Exception as exc:  # handed to the calling thread
+            box["error"] = exc
+        ready.set()
+
+    Clock.schedule_once(run, 0)
+    if not ready.wait(timeout):
+        raise TimeoutError("the UI thread did not run the action")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def stop_when(done: threading.Event, app: Any, interval_s: float = 0.1) -> None:
+    """Stops ``app`` once ``done`` is set (checked on the Kivy clock)."""
+
+    def check(_dt: float) -> None:
+        if done.is_set():
+            app.stop()
+
+    Clock.schedule_interval(check, interval_s)

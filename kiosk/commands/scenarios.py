@@ -172,24 +172,9 @@ class ScriptedCitizen:
 
     # -- running on the Kivy thread -----------------------------------------------------------
     def _on_ui(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-        from kivy.clock import Clock
+        from screens.touch import run_on_ui
 
-        box: dict[str, Any] = {}
-        ready = threading.Event()
-
-        def run(_dt: float) -> None:
-            try:
-                box["value"] = fn()
-            except Exception as exc:  # reported to the citizen thread
-                box["error"] = exc
-            ready.set()
-
-        Clock.schedule_once(run, 0)
-        if not ready.wait(timeout):
-            raise TimeoutError("the UI thread did not run the action")
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")
+        return run_on_ui(fn, timeout)
 
     def touch(self, choice: str) -> None:
         for _ in range(200):
@@ -536,14 +521,9 @@ def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path |
 
                 citizen.on_new_screen = shoot
             threading.Thread(target=citizen.run, name="scripted-citizen", daemon=True).start()
+            from screens.touch import stop_when
 
-            def check(_dt: float) -> None:
-                if citizen.done.is_set():
-                    ui.stop()
-
-            from kivy.clock import Clock
-
-            Clock.schedule_interval(check, 0.1)
+            stop_when(citizen.done, ui)
 
         ui_error = None
         try:
@@ -559,9 +539,7 @@ def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path |
         outbox = kiosk.core.services.devices.get("outbox")
         status = outbox.status().as_dict() if outbox is not None else {}
         counts = status.get("counts", {})
-        from kivy.app import App
-
-        ui = App.get_running_app() or citizen.ui if citizen else None
+        ui = citizen.ui if citizen else None
         report = {
             "scenario": name,
             "business": s.business,

@@ -37,7 +37,7 @@ from kiosk.devices import DeviceError
 from kiosk.devices.cardprinter import CardFace, CardPosition, CardPrinterError, EjectOutcome, HopperEmpty, Sex
 from kiosk.devices.smartcard import CardData as ChipCardData, PersonalizationError
 from kiosk.flows import common
-from kiosk.flows.common import ask, identity, masked_identity_values, now_local, visit_config
+from kiosk.flows.common import ask, identity, now_local, visit_config
 from kiosk.ledger import Place, RejectReason
 from kiosk.pin_entry import PromptingPinObserver
 from kiosk.pins import FinancialPinService, PinPolicy, PinResult, SocialSecurityPinService
