@@ -26,7 +26,7 @@ from kiosk.journal import utc_now
 
 # Names of keys that lead to secrets (key files, certificates, passwords): shown in the menu (a
 # path is not a secret) but left out of a diagnostics bundle.
-SECRET_KEY = re.compile(r"(secret|password|passwd|token|private|credential|signing|cert|(^|_)keys?$|key_file)", re.I)
+SECRET_KEY = re.compile(r"(secret|password|passwd|token|private|credential|signing|cert|(^|_)keys?$|key_file)", re.IGNORECASE)
 
 
 def is_secret_key(dotted: str) -> bool:

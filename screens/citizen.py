@@ -17,7 +17,7 @@ from typing import Any
 from kivy.animation import Animation
 from kivy.app import App
 from kivy.core.image import Image as CoreImage
-from kivy.graphics import Color, Line, Rectangle, RoundedRectangle, Triangle
+from kivy.graphics import Color, Rectangle, RoundedRectangle, Triangle
 from kivy.properties import BooleanProperty, NumericProperty, OptionProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
@@ -232,12 +232,14 @@ class EqualRow(BoxLayout):
 
     def add_widget(self, widget: Widget, *args: Any, **kwargs: Any) -> None:
         widget.size_hint_y = 1
-        widget.bind(texture_size=self._fit)
+        if isinstance(widget, Label):  # a plain Widget keeps an empty cell (odd option count)
+            widget.bind(texture_size=self._fit)
         super().add_widget(widget, *args, **kwargs)
         self._fit()
 
     def remove_widget(self, widget: Widget, *args: Any, **kwargs: Any) -> None:
-        widget.unbind(texture_size=self._fit)
+        if isinstance(widget, Label):
+            widget.unbind(texture_size=self._fit)
         super().remove_widget(widget, *args, **kwargs)
         self._fit()
 
@@ -312,7 +314,7 @@ class ConfirmScreen(CitizenScreen):
             return
         try:
             photo.texture = CoreImage(io.BytesIO(jpeg), ext="jpg").texture
-        except Exception as error:  # Kivy raises a bare Exception for an image it cannot load.
+        except Exception as error:  # noqa: BLE001 — Kivy raises a bare Exception ("Unable to load image").
             log.error("confirm photo unreadable error=%s", type(error).__name__)
             photo.texture = None
             self.has_photo = False

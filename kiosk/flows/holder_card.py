@@ -36,6 +36,7 @@ HOLDER_CARD_NOTICES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
 common.KIOSK_NOTICES.update(HOLDER_CARD_NOTICES)
 
 POLL_S = 0.3
+RETRIES = 3  # consecutive retryable faults tolerated while waiting for the card
 
 
 class FrontSlotAnswers:
@@ -54,12 +55,21 @@ class FrontSlotAnswers:
         self._thread.start()
 
     def _poll(self, deliver: Callable[[Answer], None]) -> None:
+        failures = 0
         while not self._stopped.is_set():
             try:
                 fed = self.printer.accept_card_from_front()
             except DeviceError as exc:
-                deliver(Answer("device_error", {"code": exc.code}))
-                return
+                failures += 1
+                # A lost reply (the link reconnects on the next command) is tried again; a fault
+                # that persists, or one that no retry can cure, ends the wait.
+                if not exc.retryable or failures >= RETRIES:
+                    deliver(Answer("device_error", {"code": exc.code}))
+                    return
+                log.info("front slot poll failed code=%s (retrying)", exc.code)
+                self._stopped.wait(self.poll_s)
+                continue
+            failures = 0
             if fed is not None:
                 deliver(Answer("inserted", {"resumed": fed.resumed}))
                 return

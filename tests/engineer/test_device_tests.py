@@ -27,7 +27,16 @@ from kiosk.journal import JOURNAL_SCHEMA, Journal
 from kiosk.ledger import LEDGER_SCHEMA, CardLedger, Place
 from kiosk.runtime import KioskCore, Services
 from kiosk.storage import open_state_db
-from tests.engineer.fakes import NOW, FakePad, FakePrinter, FakePsam, FakeReader, FakeReceipt, FakeStation, demo_config
+from tests.engineer.fakes import (
+    NOW,
+    FakePad,
+    FakePrinter,
+    FakePsam,
+    FakeReader,
+    FakeReceipt,
+    FakeStation,
+    demo_config,
+)
 
 
 def test_id_reader_loop_counts_passes_and_failures_and_keeps_no_identity() -> None:

@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import main
-from kiosk.diagnostics import DiagnosticsError, _refuse_leaks, build_bundle, export_destinations, secret_values
+from kiosk.diagnostics import (
+    DiagnosticsError,
+    _refuse_leaks,
+    build_bundle,
+    export_destinations,
+    secret_values,
+)
 from offline.sealing import add_key, read_key_file
-from tests.engineer.fakes import NOW, demo_config, full_services, free_disk
+from tests.engineer.fakes import NOW, demo_config, free_disk, full_services
 
 ID_NUMBER = "110101195503120048"
 NAME = "张桂兰"

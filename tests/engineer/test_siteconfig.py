@@ -15,7 +15,14 @@ from kiosk.engineer import EngineerDesk
 from kiosk.i18n import Translator
 from kiosk.journal import JOURNAL_SCHEMA, Journal
 from kiosk.runtime import KioskCore, Services
-from kiosk.siteconfig import ConfigEditRefused, edit_site_file, entries, redacted_tree, site_file_path, validate_edit
+from kiosk.siteconfig import (
+    ConfigEditRefused,
+    edit_site_file,
+    entries,
+    redacted_tree,
+    site_file_path,
+    validate_edit,
+)
 from kiosk.storage import open_state_db
 from tests.engineer.fakes import NOW, demo_config
 
