@@ -7,7 +7,9 @@ baseline:
 - blink (眨眼): eyes seen open, then EAR below ``blink_ratio`` × the open-eye baseline for
   ``min_closed_frames`` frames, then open again;
 - turn left / right (左转 / 右转头): yaw ``turn_deg`` beyond the frontal yaw for
-  ``min_turn_frames`` frames, in the asked direction (positive yaw = the citizen's left).
+  ``min_turn_frames`` frames, in the asked direction (positive yaw = the citizen's left). The
+  frontal yaw is the median of the frames facing the screen, once ``baseline_frames`` of them
+  agree; a head turned at the start does not become the baseline.
 
 The session fails on: time limit (or no motion at all by then: a still photo), a feed whose
 frames stop changing (a frozen or replayed still frame; a real sensor never repeats a frame bit
@@ -49,6 +51,8 @@ class LivenessSettings:
     min_closed_frames: int = 2
     turn_deg: float = 15.0
     min_turn_frames: int = 2
+    # Frames that agree on the frontal pose before a turn is measured from it.
+    baseline_frames: int = 3
     identity_distance: float = 0.6
     identity_check_every: int = 8
     frozen_frames: int = 4
@@ -244,10 +248,17 @@ class ChallengeSession:
         st = self._state
         assert st is not None
         track = self._track
-        baseline_ear = statistics.median(track.open_ears) if track.open_ears else obs.eye_aspect_ratio
         frontal_yaw = statistics.median(track.frontal_yaws) if track.frontal_yaws else obs.yaw_deg
-        closed = bool(track.open_ears) and obs.eye_aspect_ratio < baseline_ear * s.blink_ratio
         frontal = abs(obs.yaw_deg - frontal_yaw) < s.turn_deg / 2
+        if not frontal and len(track.frontal_yaws) < s.baseline_frames:
+            # The pose of the first frame or two, which the face has since left, was not its
+            # frontal pose (the head still turned from the last attempt, say): start the baseline
+            # again from here rather than measure every later frame against a turned head.
+            track.frontal_yaws.clear()
+            track.open_ears.clear()
+            frontal_yaw, frontal = obs.yaw_deg, True
+        baseline_ear = statistics.median(track.open_ears) if track.open_ears else obs.eye_aspect_ratio
+        closed = bool(track.open_ears) and obs.eye_aspect_ratio < baseline_ear * s.blink_ratio
         # The open-eye baseline only from frontal frames: EAR reads higher on a turned face.
         if (
             frontal
@@ -273,7 +284,8 @@ class ChallengeSession:
                 st.closed_frames = 0 if not st.closed_seen else st.closed_frames
         else:
             wanted = 1.0 if st.challenge is LivenessChallenge.TURN_LEFT else -1.0
-            if len(track.frontal_yaws) >= 2 and (obs.yaw_deg - frontal_yaw) * wanted >= s.turn_deg:
+            settled = len(track.frontal_yaws) >= s.baseline_frames
+            if settled and (obs.yaw_deg - frontal_yaw) * wanted >= s.turn_deg:
                 st.turned_frames += 1
                 done = st.turned_frames >= s.min_turn_frames
             else:
@@ -319,7 +331,11 @@ class ChallengeSession:
             self._result = LivenessResult(
                 False, self._challenges, self._index, failure, self._elapsed(), self._frames
             )
-            log.info("camera.liveness.failed", extra={"code": failure.code, "completed": self._index})
+            log.info(
+                "camera.liveness.failed",
+                extra={"code": failure.code, "completed": self._index, "frames": self._frames,
+                       "elapsed_s": round(self._elapsed(), 1)},
+            )
         return self._result
 
     def _progress(self, hint: str) -> LivenessProgress:

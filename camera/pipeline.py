@@ -111,12 +111,16 @@ class FacePipeline:
 
     def warm_up(self) -> None:
         """Starts the face worker now (~2 s: it loads the models) so a visit does not wait for it;
-        it then stays up between visits (:meth:`stop` keeps it, :meth:`close` ends it)."""
+        it then stays up between visits (:meth:`stop` keeps it, :meth:`close` ends it).
+
+        ``keep_warm`` is set first: a :meth:`stop` that comes while the models load (the start-up
+        recovery stops the face step of an interrupted visit) must not end the worker being warmed.
+        """
+        self.keep_warm = True
         with self._worker_lock:
             if not self._worker_up:
                 self._worker.start()
                 self._worker_up = True
-        self.keep_warm = True
 
     def start(self) -> None:
         """Starts the face worker unless warm (~2 s: it loads the models), opens the camera, starts the threads."""

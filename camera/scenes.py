@@ -5,7 +5,7 @@ built from still photos, so liveness and matching can be exercised without a per
 - :func:`id_card_photo` makes a 102×126 image like the ID card chip photo (身份证照片).
 - :func:`close_eyes` paints the eyes shut (skin-coloured lids and a lash line) and returns the EAR
   measured before and after, so callers check the edit with the measure itself.
-- :func:`turn_head` warps the face region in perspective so the nose moves towards one cheek,
+- :func:`turn_head` shifts the middle of the face sideways so the nose moves towards one cheek,
   the 2-D signature of a head turn.
 - :func:`blink_and_turn_script` strings these into a frame sequence for a liveness session.
 
@@ -140,45 +140,20 @@ def close_eyes(
 def turn_head(frame_rgb: np.ndarray, box: FaceBox, degrees: float) -> np.ndarray:
     """Warps the face so it looks turned by ``degrees`` (positive = the citizen's left).
 
-    The face region is mapped to a trapezoid: the side turning away shrinks and the middle
-    (nose) shifts toward it, as the nose does on a real head.
+    On a turning head the middle of the face (nose, eyes, mouth) swings towards one side while the
+    outline of the head hardly moves. The warp does that: a horizontal shift of the face's middle,
+    strongest at the centre of the face box and fading to nothing at its edges, so the landmarks
+    move against the jaw line as they do on a real turn (a flat trapezoid warp of the whole face
+    moved them together and read as no turn, or the wrong one, on faces not quite frontal).
     """
     height, width = frame_rgb.shape[:2]
-    margin_x = box.width * 0.6
-    margin_y = box.height * 0.6
-    x0, x1 = max(0.0, box.left - margin_x), min(width - 1.0, box.right + margin_x)
-    y0, y1 = max(0.0, box.top - margin_y), min(height - 1.0, box.bottom + margin_y)
-    t = float(np.sin(np.radians(abs(degrees))))
-    squeeze = 0.55 * t * (x1 - x0)
-    shrink = 0.35 * t * (y1 - y0)
-    src = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-    if degrees > 0:
-        # The citizen's left = the image's right side recedes.
-        dst = np.float32(
-            [
-                [x0 + squeeze * 0.4, y0],
-                [x1 - squeeze * 0.6, y0 + shrink / 2],
-                [x1 - squeeze * 0.6, y1 - shrink / 2],
-                [x0 + squeeze * 0.4, y1],
-            ]
-        )
-    else:
-        dst = np.float32(
-            [
-                [x0 + squeeze * 0.6, y0 + shrink / 2],
-                [x1 - squeeze * 0.4, y0],
-                [x1 - squeeze * 0.4, y1],
-                [x0 + squeeze * 0.6, y1 - shrink / 2],
-            ]
-        )
-    matrix = cv2.getPerspectiveTransform(src, dst)
-    warped = cv2.warpPerspective(frame_rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
-    # Only the face region moves; the background stays where it was.
-    mask = np.zeros((height, width), np.float32)
-    cv2.fillConvexPoly(mask, dst.astype(np.int32), 1.0)
-    mask = cv2.GaussianBlur(mask, (0, 0), 3)[..., None]
-    background = frame_rgb.astype(np.float32)
-    return (warped.astype(np.float32) * mask + background * (1 - mask)).astype(np.uint8)
+    cx, cy = box.centre
+    shift = float(np.sin(np.radians(degrees))) * 0.45 * box.width  # > 0: towards the image's right
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    weight = np.exp(-(((xs - cx) / (box.width * 0.38)) ** 2 + ((ys - cy) / (box.height * 0.55)) ** 2) / 2)
+    return cv2.remap(
+        frame_rgb, xs - shift * weight.astype(np.float32), ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def add_sensor_noise(frame_rgb: np.ndarray, rng: np.random.Generator, sigma: float = 2.0) -> np.ndarray:
@@ -194,12 +169,13 @@ def blink_and_turn_script(
     *,
     hold: int = 4,
     turn_degrees: float = 35.0,
+    ramp: int | None = None,
 ) -> list[np.ndarray]:
     """Frames of a person doing ``challenges`` in order, from one frontal ``frame_rgb``.
 
     Each action: ``hold`` frontal frames, then the action (eyes shut for ``hold`` frames, or a turn
-    in three steps held ``hold`` frames), then frontal again. Raises ValueError if the frame has
-    no face.
+    in three steps of ``ramp`` frames each (default ``hold // 2``), then held ``hold`` frames),
+    then frontal again. Raises ValueError if the frame has no face.
     """
     boxes = analyzer.detect(frame_rgb)
     if not boxes:
@@ -215,7 +191,7 @@ def blink_and_turn_script(
         else:
             sign = 1.0 if challenge is LivenessChallenge.TURN_LEFT else -1.0
             for step in (0.4, 0.75, 1.0):
-                frames += [turn_head(frame_rgb, box, sign * turn_degrees * step)] * max(1, hold // 2)
+                frames += [turn_head(frame_rgb, box, sign * turn_degrees * step)] * max(1, ramp or hold // 2)
             frames += [turn_head(frame_rgb, box, sign * turn_degrees)] * hold
         frames += [frame_rgb] * hold
     return frames

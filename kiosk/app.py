@@ -571,6 +571,18 @@ def prepare_kivy_environment(config: KioskConfig, *, headless: bool) -> None:
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     if headless and not os.environ.get("DISPLAY"):
         os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    if headless or os.environ.get("SDL_VIDEODRIVER") == "offscreen" or os.environ.get("KIOSK_UNDER_XVFB"):
+        use_software_renderer_on_ui_thread()
+
+
+def use_software_renderer_on_ui_thread() -> None:
+    """No GPU (offscreen, Xvfb): Mesa's llvmpipe draws on the UI thread itself (LP_NUM_THREADS=0).
+
+    With its own rasterizer threads it was seen to hang the UI thread in a draw call for tens of
+    seconds (a pthread wait inside swrast_dri) on this 2-core machine, and for good once; one
+    thread is fast enough for a kiosk screen. A GPU driver ignores the variable.
+    """
+    os.environ.setdefault("LP_NUM_THREADS", "0")
 
 
 def run_ui(

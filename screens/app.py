@@ -247,6 +247,12 @@ class KioskUI(App):
             self.manager.get_screen("home").identity_text = text
             Clock.schedule_once(lambda _dt: self.take_screenshot(), 0.5)
 
+    def on_stop(self) -> None:
+        """The app closes: its clock tick and window handlers go with it (none fires on a dead UI)."""
+        Clock.unschedule(self._tick)
+        Window.unbind(on_touch_down=self._touch_down)
+        Window.unbind(on_draw=self._drawn)
+
     def _tick(self, _dt: float) -> None:
         self.clock_text = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
         if self.manager is None:

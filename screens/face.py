@@ -68,6 +68,7 @@ class FaceScreen(PromptScreen):
 
     hint_key = StringProperty("camera.hint.no_face")
     challenge_key = StringProperty("")
+    challenge_step = NumericProperty(0)  # actions done in this attempt (the next one is asked)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -77,6 +78,10 @@ class FaceScreen(PromptScreen):
     def present(self, prompt: Prompt, reply: Reply | None) -> None:
         super().present(prompt, reply)
         self._preview = prompt.data.get("preview")
+        # A new attempt: nothing of the last one's instruction stays on screen.
+        self.challenge_key = ""
+        self.challenge_step = 0
+        self.hint_key = "camera.hint.no_face"
         if self._event is None:
             self._event = Clock.schedule_interval(self._tick, 1 / 30)
 
@@ -95,6 +100,7 @@ class FaceScreen(PromptScreen):
         liveness = getattr(state, "liveness", None)
         if liveness is not None and liveness.challenge is not None:
             self.challenge_key = liveness.challenge.message_key
+            self.challenge_step = liveness.completed
         self.hint_key = getattr(state, "hint_key", "") or ""
         app = App.get_running_app()
         if app is not None:

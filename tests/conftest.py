@@ -15,6 +15,8 @@ os.environ.setdefault("KIVY_HOME", str(REPO_ROOT / ".kivy"))
 if not os.environ.get("DISPLAY"):
     # Real pixels without X: Mesa llvmpipe through EGL (research/deps.md §3).
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    # Mesa's software renderer on the UI thread (kiosk.app.use_software_renderer_on_ui_thread).
+    os.environ.setdefault("LP_NUM_THREADS", "0")
 # No sound card in CI: voice prompts play into the dummy audio driver.
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 

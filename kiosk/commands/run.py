@@ -92,7 +92,7 @@ def ensure_display(headless: bool) -> str:
         return "offscreen (SDL, no X server)"
     xvfb = shutil.which("xvfb-run")
     if xvfb and not os.environ.get("KIOSK_UNDER_XVFB"):
-        env = dict(os.environ, KIOSK_UNDER_XVFB="1")
+        env = dict(os.environ, KIOSK_UNDER_XVFB="1", LP_NUM_THREADS=os.environ.get("LP_NUM_THREADS", "0"))
         argv = [xvfb, "-a", "-s", "-screen 0 1280x1024x24", sys.executable, "-m", "kiosk", *sys.argv[1:]]
         print("kiosk: no display: running under Xvfb (xvfb-run)", file=sys.stderr, flush=True)
         os.execvpe(xvfb, argv, env)

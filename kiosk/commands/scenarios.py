@@ -107,7 +107,7 @@ scenario(Scenario("replacement_without_loss_report", "replacement", "notice_prin
                   "补领 refused: no loss report (one-time notice)", CitizenScript(person="replacement_without_loss_report"), reason="replacement_needs_loss_report"))
 scenario(Scenario("face_mismatch", "first_issue", "notice_printed",
                   "someone else looks into the camera: refused after the retries, staffed path",
-                  CitizenScript(person="face_mismatch", face_of="renewal"), reason="face_mismatch"))
+                  CitizenScript(person="face_mismatch"), reason="face_mismatch"))
 scenario(Scenario("temporary_card_not_recalled", "first_issue", "notice_printed",
                   "a temporary card is held: notice to return it at the counter",
                   CitizenScript(person="temporary_card_not_recalled"), reason="temporary_card_not_recalled"))
@@ -339,17 +339,21 @@ class ScriptedCitizen:
 
     # -- the face --------------------------------------------------------------------------------
     def _on_face(self, data: dict[str, Any], choices: tuple[str, ...]) -> None:
-        self._challenge_done: str | None = None
+        self._challenge_done: tuple[str, int] | None = None
         self._play(self._frame(), ())
 
     def _face_follow(self) -> None:
-        key = self._on_ui(lambda: getattr(self.ui.manager.current_screen, "challenge_key", None))  # the screen may have moved on
-        if key and key != getattr(self, "_challenge_done", None):
+        # (action, how many were done before it): the same action can be asked again later in an
+        # attempt, or first in the next attempt.
+        asked = self._on_ui(lambda: (getattr(self.ui.manager.current_screen, "challenge_key", None),
+                                     getattr(self.ui.manager.current_screen, "challenge_step", 0)))
+        key = asked[0] if asked else None
+        if key and asked != getattr(self, "_challenge_done", None):
             from kiosk.devices.camera import LivenessChallenge
 
             challenge = next((c for c in LivenessChallenge if c.message_key == key), None)
             if challenge is not None:
-                self._challenge_done = key
+                self._challenge_done = asked
                 self._play(self._frame(), (challenge,))
 
     def _frame(self) -> Any:
@@ -360,7 +364,7 @@ class ScriptedCitizen:
             from camera.analysis import FaceAnalyzer
 
             person = self._people[self.script.face_of or self.script.person]
-            photo = read_image_rgb(REPO.parent / "shared" / "testdata" / "faces" / person["photo"])
+            photo = read_image_rgb(REPO.parent / "shared" / "testdata" / "faces" / camera_photo(person))
             self._analyzer = FaceAnalyzer(detect_width=min(photo.shape[1], 800))
             box = self._analyzer.detect(photo)[0]
             self._frontal = live_frame(photo, box)
@@ -375,11 +379,22 @@ class ScriptedCitizen:
             camera.play([frame])
             return
         analyzer = FaceAnalyzer(detect_width=320)
-        # Like a patient person, the citizen repeats the action (the camera loops the script)
-        # until the screen asks for the next one: however fast the face worker keeps up.
-        frames = blink_and_turn_script(frame, challenges, analyzer, hold=8)
+        # Like a patient person, the citizen holds each pose for a while (the eyes shut, the head
+        # turned, and facing the screen between actions: 1.5 s each) and repeats the action (the camera loops the
+        # script) until the screen asks for the next one. Timed in seconds, not frames: the face
+        # worker analyses the newest frame whenever it is free, a few per second on a busy
+        # machine, and must see a pose in at least two frames running.
+        fps = float(getattr(camera, "fps", 30.0)) or 30.0
+        frames = blink_and_turn_script(
+            frame, challenges, analyzer, hold=round(fps * 1.5), ramp=round(fps * 0.2)
+        )
         camera.play(frames)
         self.log.append(f"liveness action {challenges[0].value}")
+
+
+def camera_photo(person: dict[str, Any]) -> str:
+    """The face this person shows the camera: their own (the ID photo's), or ``live_photo``."""
+    return str(person.get("live_photo") or person["photo"])
 
 
 def _people() -> dict[str, dict[str, Any]]:
@@ -394,7 +409,7 @@ def scenario_config(name: str, state_dir: Path, *, fast: bool) -> KioskConfig:
     s = SCENARIOS[name]
     config = load_config("demo")
     people = _people()
-    face = people[s.citizen.face_of or s.citizen.person]  # who stands in front of the camera
+    face = camera_photo(people[s.citizen.face_of or s.citizen.person])  # who stands in front of the camera
     config = replace(
         config,
         kiosk=replace(config.kiosk, state_dir=state_dir, log_dir=state_dir / "log",
@@ -403,7 +418,7 @@ def scenario_config(name: str, state_dir: Path, *, fast: bool) -> KioskConfig:
         cardprinter=replace(config.cardprinter, sim_output_dir=str(state_dir / "card-faces"),
                             **({"sim_mechanics_s": 0.0} if fast else {})),
         idreader=replace(config.idreader, sim_initial_card="", **({"sim_card_delay_s": 0.0} if fast else {})),
-        camera=replace(config.camera, sim_source=(str(REPO.parent / "shared" / "testdata" / "faces" / face["photo"]),)),
+        camera=replace(config.camera, sim_source=(str(REPO.parent / "shared" / "testdata" / "faces" / face),)),
     )
     for section, values in s.config.items():
         config = replace(config, **{section: replace(getattr(config, section), **values)})
@@ -433,13 +448,19 @@ def ledger_balanced(kiosk: Any) -> bool | None:
 
 
 def receipt_text(stream: bytes) -> str:
-    """The readable text of an ESC/POS job (commands dropped; the printer speaks GB 18030)."""
-    import re
+    """The readable text of an ESC/POS job, read with the printer's own parser (commands and
+    their parameters dropped, text in GB 18030, one line per LF)."""
+    from printer.receipt import protocol
 
-    text = re.sub(rb"\x1d\(k.{2}[\x00-\xff]{2}", b"", stream)  # QR code payloads
-    text = re.sub(rb"[\x1b\x1d][@-~!-/0-9a-zA-Z][\x00-\x09\x30-\x39]?", b"", text)
-    decoded = text.decode("gb18030", errors="ignore")
-    return "\n".join(line.strip() for line in decoded.splitlines() if line.strip() and line.strip().isprintable())
+    lines, line = [], b""
+    for command in protocol.parse(stream):
+        if command.op is protocol.Op.TEXT:
+            line += command.data
+        elif command.op in (protocol.Op.LF, protocol.Op.FEED_LINES, protocol.Op.CUT):
+            lines.append(line.decode("gb18030", errors="replace").strip())
+            line = b""
+    lines.append(line.decode("gb18030", errors="replace").strip())
+    return "\n".join(text for text in lines if text)
 
 
 def _printed(kiosk: Any, screenshots: Path | None) -> list[str]:

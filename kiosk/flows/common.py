@@ -194,7 +194,12 @@ class FaceAnswers:
         if self._stopped.is_set() or self._deliver is None:
             return
         if not getattr(result, "passed", False):
-            self._deliver(Answer("liveness_failed", {"code": getattr(result, "code", "liveness.failed")}))
+            self._deliver(Answer("liveness_failed", {
+                "code": getattr(result, "code", "liveness.failed"),
+                # How far the citizen got, for the engineer reading the log (no image, no template).
+                "progress": f"{getattr(result, 'completed', '?')}/{len(getattr(result, 'challenges', ()))} "
+                            f"frames={getattr(result, 'frames', '?')} s={getattr(result, 'elapsed_s', 0):.1f}",
+            }))
             return
         self.face.request_match(self.reference, self._matched)
 
@@ -267,8 +272,8 @@ def verify_face(ctx: VisitContext) -> dict[str, Any]:
             face.request_card_photo()
             return {"attempts": attempt, "distance": answer.values.get("distance")}
         last = answer.choice
-        log.info("visit %s face attempt %d: %s code=%s", ctx.visit_id, attempt, answer.choice,
-                 answer.values.get("code", answer.values.get("decision", "")))
+        log.info("visit %s face attempt %d: %s code=%s %s", ctx.visit_id, attempt, answer.choice,
+                 answer.values.get("code", answer.values.get("decision", "")), answer.values.get("progress", ""))
         if lock is not None and answer.choice in ("mismatch", "liveness_failed"):
             state = lock.record_failure(card.id_number, f"face.{answer.choice}")
             if state.locked:

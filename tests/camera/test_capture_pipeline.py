@@ -245,3 +245,41 @@ def test_a_closed_camera_between_visits_reports_idle_not_offline(tmp_path) -> No
     present = OpenCVCamera(str(node))
     status = present.status()
     assert (status.state, status.code) == (DeviceState.READY, "camera.idle")
+
+
+class _SlowWorker:
+    """Stands in for the face worker process: starting it takes a while (the models load)."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.starts = 0
+
+    def start(self) -> None:
+        time.sleep(0.3)
+        self.starts += 1
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+
+
+class _ClosedSource:
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def test_a_stop_while_the_worker_warms_up_does_not_end_the_warm_worker() -> None:
+    # At start the recovery of an interrupted visit stops its face step while the worker warms up
+    # in the background: the worker must still be up afterwards, for the next citizen.
+    pipeline = FacePipeline(_ClosedSource())  # type: ignore[arg-type]
+    worker = _SlowWorker()
+    pipeline._worker = worker  # type: ignore[assignment]
+    warming = threading.Thread(target=pipeline.warm_up)
+    warming.start()
+    time.sleep(0.05)
+    pipeline.stop()
+    warming.join()
+    assert worker.running and pipeline.keep_warm
+    pipeline.close()
+    assert not worker.running

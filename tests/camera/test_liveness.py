@@ -79,6 +79,19 @@ def test_turn_frames_move_the_yaw_the_asked_way(analyzer, portraits, frame_boxes
     assert frontal - analyzer.observe(right, analyzer.detect(right)[0]).yaw_deg > SETTINGS.turn_deg
 
 
+def test_a_head_still_turned_when_the_session_starts_is_not_taken_for_the_frontal_pose(
+    analyzer, portraits, frame_boxes
+) -> None:
+    # The citizen is still turned to the left from the last attempt when the new one starts, then
+    # faces the screen and turns right as asked: the turned first frame must not become the
+    # baseline, or every later frame is measured against it and the turn is never seen.
+    frame, box = portraits["biden2.jpg"].frame, frame_boxes["biden2.jpg"]
+    frames = [turn_head(frame, box, 35)] + blink_and_turn_script(frame, (LivenessChallenge.TURN_RIGHT,), analyzer)
+    challenge = (LivenessChallenge.TURN_RIGHT,)
+    result = run(ChallengeSession(analyzer, SETTINGS, challenges=challenge), frames)
+    assert result.passed, result
+
+
 def test_two_challenges_in_order_pass(analyzer, portraits) -> None:
     order = (LivenessChallenge.TURN_RIGHT, LivenessChallenge.BLINK)
     settings = LivenessSettings(challenges=2, time_limit_s=5.0)

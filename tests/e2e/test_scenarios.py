@@ -7,62 +7,16 @@ card-management system's records."""
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiosk.journal import Journal
-from kiosk.ledger import CardLedger, Movement, Place
+from kiosk.ledger import Movement, Place
+from tests.e2e.scenario_run import State, run_scenario
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run_scenario(name: str, state: Path) -> dict[str, Any]:
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk", "demo", "--headless", "--json", "--fast", "--scenario", name,
-         "--state-dir", str(state)],
-        capture_output=True, text=True, timeout=400, cwd=REPO, env=env,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON report (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    report = json.loads(lines[-1])
-    assert report["error"] is None, report
-    assert done.returncode == (0 if report["passed"] else 1)
-    return report
-
-
-class State:
-    """What the visit left in the kiosk's state database and the simulated card-management system."""
-
-    def __init__(self, state: Path) -> None:
-        self.conn = sqlite3.connect(state / "kiosk.sqlite3")
-        self.ledger = CardLedger(self.conn)
-        self.journal = Journal(self.conn)
-        self.backend = sqlite3.connect(state / "backend-sim" / "backend.sqlite")
-        self.backend.row_factory = sqlite3.Row
-
-    def visit(self, visit_id: str) -> tuple[str, str | None]:
-        row = self.conn.execute("SELECT outcome, reason FROM visits WHERE visit_id = ?", (visit_id,)).fetchone()
-        return row[0], row[1]
-
-    def moves(self, visit_id: str) -> list[tuple[str, str]]:
-        return [(m.movement.value, m.card_number) for m in self.ledger.movements() if m.visit_id == visit_id]
-
-    def outbox(self) -> list[tuple[str, str]]:
-        return self.conn.execute("SELECT kind, state FROM outbox ORDER BY id").fetchall()
-
-    def card(self, number: str) -> sqlite3.Row:
-        return self.backend.execute("SELECT * FROM cards WHERE card_number = ?", (number,)).fetchone()
-
-    def cards_of(self, id_number: str) -> list[sqlite3.Row]:
-        return self.backend.execute("SELECT * FROM cards WHERE id_number = ? ORDER BY rowid", (id_number,)).fetchall()
 
 
 def issued_card(state: State, report: dict[str, Any]) -> str:

@@ -9,10 +9,6 @@ see ``push_own_card`` in kiosk/commands/scenarios_more.py.)"""
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.backend.simulator.rules import add_working_days
-from kiosk.journal import Journal, StepEvent
-from kiosk.ledger import CardLedger
+from kiosk.journal import StepEvent
+from tests.e2e.scenario_run import State, run_scenario
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -31,64 +27,6 @@ E_CARD_HINT = "扫码领取电子社保卡"
 NOTICE = "一次性告知"
 
 
-def run_scenario(name: str, state: Path) -> dict[str, Any]:
-    # LP_NUM_THREADS=0: Mesa's software renderer draws on the UI thread itself. With its own
-    # rasterizer threads, a text texture upload waited up to 10 s on a busy shared machine, longer
-    # than the scripted citizen waits for the UI thread.
-    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1", LP_NUM_THREADS="0")
-    done = subprocess.run(
-        [sys.executable, "-m", "kiosk", "demo", "--headless", "--json", "--fast", "--scenario", name,
-         "--state-dir", str(state)],
-        capture_output=True, text=True, timeout=400, cwd=REPO, env=env,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON report (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    report = json.loads(lines[-1])
-    assert report["error"] is None, report
-    assert done.returncode == (0 if report["passed"] else 1)
-    return report
-
-
-class State:
-    """The kiosk's state database and the simulated card-management system after the visit."""
-
-    def __init__(self, state: Path) -> None:
-        self.dir = state
-        self.conn = sqlite3.connect(state / "kiosk.sqlite3")
-        self.journal = Journal(self.conn)
-        self.ledger = CardLedger(self.conn)
-        self.backend = sqlite3.connect(state / "backend-sim" / "backend.sqlite")
-        self.backend.row_factory = sqlite3.Row
-
-    def visit(self, visit_id: str) -> tuple[str, str | None]:
-        row = self.conn.execute("SELECT outcome, reason FROM visits WHERE visit_id = ?", (visit_id,)).fetchone()
-        return row[0], row[1]
-
-    def steps(self, visit_id: str) -> dict[str, dict[str, Any]]:
-        """Each step's final event and its merged data."""
-        out: dict[str, dict[str, Any]] = {}
-        for entry in self.journal.entries(visit_id):
-            step = out.setdefault(entry.step, {"event": None, "data": {}})
-            step["event"] = entry.event
-            step["data"].update(entry.data)
-        return out
-
-    def outbox(self) -> list[tuple[str, str]]:
-        return self.conn.execute("SELECT kind, state FROM outbox ORDER BY id").fetchall()
-
-    def card_of(self, id_number: str) -> sqlite3.Row:
-        return self.backend.execute(
-            "SELECT * FROM cards WHERE id_number = ? AND state != 'cancelled' ORDER BY rowid DESC LIMIT 1", (id_number,)
-        ).fetchone()
-
-    def requests(self, operation: str) -> list[sqlite3.Row]:
-        return self.backend.execute("SELECT * FROM requests WHERE operation = ?", (operation,)).fetchall()
-
-    def log_text(self) -> str:
-        return "".join(p.read_text(encoding="utf-8", errors="replace") for p in (self.dir / "log").glob("*.log*"))
-
-    def raw_state(self) -> bytes:
-        return b"".join(p.read_bytes() for p in self.dir.glob("kiosk.sqlite3*"))
 
 
 def local(utc_text: str) -> str:
