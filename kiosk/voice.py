@@ -16,19 +16,36 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiosk.i18n import Translator
+from kiosk.i18n import Translator, po_files
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / "var" / "voice"
 ESPEAK_VOICES = {"zh_CN": "cmn", "en": "en"}
 
-# Keys spoken when their screen appears. Business flows add theirs through Prompt.voice_key;
-# those keys must be listed here so the files exist before a citizen needs them.
+# Keys spoken when their screen appears. Business flows add theirs through Prompt.voice_key,
+# some of them made at run time (a notice's reason, a retry's cause): every text of the flow
+# catalogs without placeholders is built too (spoken_keys), so the files exist before a citizen
+# needs them.
 VOICE_KEYS: tuple[str, ...] = (
     "home.insert_id",
     "ui.please_wait",
     "notice.title",
     "notice.printed",
 )
+FLOW_CATALOGS = ("flows", "flows_more", "backend")  # backend: the one-time notices' reasons
+
+
+def spoken_keys(language: str = "zh_CN") -> tuple[str, ...]:
+    """VOICE_KEYS and every flow-catalog key whose text has no placeholder."""
+    from babel.messages.pofile import read_po
+
+    keys = list(VOICE_KEYS)
+    for path in po_files(language):
+        if path.stem not in FLOW_CATALOGS:
+            continue
+        with path.open("rb") as f:
+            catalog = read_po(f, locale=language.split("_")[0])
+        keys += [str(m.id) for m in catalog if m.id and m.string and "{" not in str(m.string)]
+    return tuple(dict.fromkeys(keys))
 
 
 def text_hash(text: str) -> str:
@@ -51,8 +68,10 @@ def find_prompt(
     return generated if generated.exists() else None
 
 
-def build_missing(translator: Translator, keys: tuple[str, ...] = VOICE_KEYS, cache_dir: Path = CACHE_DIR) -> list[Path]:
-    """Generates the files that are missing or whose text changed; returns those written."""
+def build_missing(translator: Translator, keys: tuple[str, ...] | None = None, cache_dir: Path = CACHE_DIR) -> list[Path]:
+    """Generates the files that are missing or whose text changed (default: :func:`spoken_keys`);
+    returns those written."""
+    keys = spoken_keys() if keys is None else keys
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")

@@ -22,6 +22,9 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pytest  # noqa: E402
 
+# One pcscd and one simulated chip station for the whole run, whichever directory asks first.
+from tests.pcsc_session import pcscd, simulator  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

@@ -208,6 +208,8 @@ class ScriptedCitizen:
     def run(self) -> None:
         try:
             self._wait_home()
+            if self.kiosk.simulators.get("camera") is not None:
+                self._play(self._frame(), ())  # the citizen stands in front of the kiosk
             self.pause()
             self.business_touched_at = time.monotonic()
             self.touch(f"business:{self.scenario.business}")
@@ -380,13 +382,13 @@ class ScriptedCitizen:
             return
         analyzer = FaceAnalyzer(detect_width=320)
         # Like a patient person, the citizen holds each pose for a while (the eyes shut, the head
-        # turned, and facing the screen between actions: 1.5 s each) and repeats the action (the camera loops the
-        # script) until the screen asks for the next one. Timed in seconds, not frames: the face
-        # worker analyses the newest frame whenever it is free, a few per second on a busy
-        # machine, and must see a pose in at least two frames running.
+        # turned, and facing the screen between actions: 0.6 s each) and repeats the action (the
+        # camera loops the script) until the screen asks for the next one. Timed in seconds, not
+        # frames: the face worker analyses the newest frame whenever it is free (about 17 a second
+        # here, 5 on a busy machine) and must see a pose in at least two frames running.
         fps = float(getattr(camera, "fps", 30.0)) or 30.0
         frames = blink_and_turn_script(
-            frame, challenges, analyzer, hold=round(fps * 1.5), ramp=round(fps * 0.2)
+            frame, challenges, analyzer, hold=round(fps * 0.6), ramp=round(fps * 0.1)
         )
         camera.play(frames)
         self.log.append(f"liveness action {challenges[0].value}")

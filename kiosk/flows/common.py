@@ -232,7 +232,7 @@ def face_consent(ctx: VisitContext) -> dict[str, Any]:
         {"title_key": "visit.face_consent.title", "intro_key": "visit.face_consent.intro",
          "values": masked_identity_values(card), "items": items,
          "alternatives": {"use_counter": "visit.face_consent.use_counter"}},
-        ("agree", "use_counter"), voice_key="visit.face_consent.intro",
+        ("agree", "use_counter"), voice_key="visit.face_consent.voice",
     )
     if answer.choice == "use_counter":
         raise VisitEnded("notice_printed", "face_declined")

@@ -159,7 +159,7 @@ def confirm_offline(ctx: VisitContext) -> None:
     answer = ask(ctx, "message", {"title_key": f"business.{ctx.business}", "body_key": "visit.offline.offer_queue",
                                   "values": common.region_values(ctx),
                                   "choice_keys": {"queue": "visit.offline.queue", "cancel": "visit.offline.leave"}},
-                 ("queue", "cancel"), voice_key="visit.offline.offer_queue")
+                 ("queue", "cancel"), voice_key="visit.offline.offer_queue_voice")
     if answer.choice != "queue":
         raise VisitEnded("cancelled", "offline_declined")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,12 +21,14 @@ def test_simulated_decoder_maps_each_card_to_its_reference_picture(faces_dir: Pa
     assert isinstance(decoder, PhotoDecoder)
     deck = load_deck(PEOPLE_FILE)
     for key, expected in (
-        ("first_issue", "obama.jpg"),
-        ("renewal", "biden.jpg"),
+        ("first_issue", "biden2.jpg"),
         ("face_mismatch", "obama.jpg"),
+        ("foreign_permanent_2017", "biden.jpg"),  # a built-in card of the simulator
     ):
         photo = decoder.decode(deck[key].photo)
-        assert photo.media_type == "image/jpeg" and photo.data == (faces_dir / expected).read_bytes()
+        assert photo.media_type == "image/jpeg"
+        # Digests, not the bytes: a failing comparison of two photos would be diffed byte by byte.
+        assert hashlib.sha256(photo.data).hexdigest() == hashlib.sha256((faces_dir / expected).read_bytes()).hexdigest(), key
     assert {decoder.picture_path(c.photo).name for c in deck.values()} <= {
         p.name for p in faces_dir.iterdir()
     }

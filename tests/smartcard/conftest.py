@@ -1,6 +1,6 @@
-"""Fixtures for the smart-card tests: one pcscd for the session (hardware.smartcard.pcscd, reused if
-one is already running) and one simulated chip station + PSAM on vpcd for the session; each test
-gets a clean rig (no card in the chip station, the default PSAM, no faults)."""
+"""Fixtures for the smart-card tests: each test gets a clean rig (no card in the chip station, the
+default PSAM, no faults) on the session's pcscd and simulated chip station + PSAM (the ``pcscd`` and
+``simulator`` fixtures of tests/pcsc_session.py, one of each for the whole run)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,8 @@ import pytest
 
 from hardware.smartcard.apdu import wait_for_card
 from hardware.smartcard.keys import HsmKeyBackend, PsamKeyBackend, SimulatedHsm
-from hardware.smartcard.pcscd import PcscDaemon
 from hardware.smartcard.sscard import ChipStation
 from hardware.smartcard.virtual import SmartCardSimulator, VirtualPsam, VirtualSocialSecurityCard
-
-
-@pytest.fixture(scope="session")
-def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
-    daemon = PcscDaemon(log_path=tmp_path_factory.mktemp("pcscd") / "pcscd.log")
-    daemon.start()
-    yield daemon
-    daemon.stop()
-
-
-@pytest.fixture(scope="session")
-def simulator(pcscd: PcscDaemon) -> Iterator[SmartCardSimulator]:
-    sim = SmartCardSimulator().start()
-    assert wait_for_card(sim.psam_reader, 5.0, atr=sim.psam.atr), "pcscd did not see the PSAM"
-    yield sim
-    sim.stop()
 
 
 class ChipStationRig:

@@ -8,7 +8,7 @@ import pytest
 
 from hardware.smartcard.virtual import VirtualPsam
 from kiosk import staff_actions as sa
-from tests.smartcard.conftest import ChipStationRig, pcscd, simulator  # noqa: F401
+from tests.smartcard.conftest import ChipStationRig
 from tests.smartcard.conftest import rig as chip_rig  # noqa: F401  (a fixture)
 from tests.staff.rig import StaffRig
 
