@@ -8,8 +8,14 @@ baseline:
   ``min_closed_frames`` frames, then open again;
 - turn left / right (左转 / 右转头): yaw ``turn_deg`` beyond the frontal yaw for
   ``min_turn_frames`` frames, in the asked direction (positive yaw = the citizen's left). The
-  frontal yaw is the median of the frames facing the screen, once ``baseline_frames`` of them
-  agree; a head turned at the start does not become the baseline.
+  frontal yaw is the median of the frames facing the screen.
+
+No action is asked until the face has been seen facing the screen, steady, in ``baseline_frames``
+frames running (the progress shows no challenge and the hint "face the screen" meanwhile): the
+frontal pose must be measured before anyone is told to turn. Asked at once, a citizen turns before
+a busy worker has seen the face straight, the turned head becomes the "frontal" pose and every
+later frame is measured against it (seen on a loaded machine: one frontal frame, then only turns).
+A head still turned from the last attempt restarts the settling instead.
 
 The session fails on: time limit (or no motion at all by then: a still photo), a feed whose
 frames stop changing (a frozen or replayed still frame; a real sensor never repeats a frame bit
@@ -78,6 +84,9 @@ class _ChallengeState:
     closed_frames: int = 0
     closed_seen: bool = False
     turned_frames: int = 0
+    frames: int = 0  # frames with a face measured for this action
+    best_turn: float = 0.0  # the largest turn seen in the asked direction, degrees from frontal
+    least_ear: float = 1.0  # the most shut the eyes looked, as a share of the open-eye baseline
 
 
 @dataclass
@@ -122,6 +131,7 @@ class ChallengeSession:
         self._now = 0.0
         self._frames = 0
         self._result: LivenessResult | None = None
+        self._settled = False  # the frontal pose measured: the challenges are shown and scored
         self.last_observation: FaceObservation | None = None
 
     # ----------------------------------------------------------------- protocol
@@ -196,6 +206,8 @@ class ChallengeSession:
         # An action done: the face that did it must be the face that started.
         if self._advance(obs) and not self._identity_holds(rgb, box):
             return "camera.hint.ok"
+        if not self._settled:
+            return "camera.hint.not_frontal"
         return self._state.challenge.message_key if self._state else "camera.hint.ok"
 
     def _frozen(self, rgb: np.ndarray, box: FaceBox) -> bool:
@@ -250,7 +262,7 @@ class ChallengeSession:
         track = self._track
         frontal_yaw = statistics.median(track.frontal_yaws) if track.frontal_yaws else obs.yaw_deg
         frontal = abs(obs.yaw_deg - frontal_yaw) < s.turn_deg / 2
-        if not frontal and len(track.frontal_yaws) < s.baseline_frames:
+        if not frontal and not self._settled:
             # The pose of the first frame or two, which the face has since left, was not its
             # frontal pose (the head still turned from the last attempt, say): start the baseline
             # again from here rather than measure every later frame against a turned head.
@@ -269,6 +281,17 @@ class ChallengeSession:
             track.open_ears.append(obs.eye_aspect_ratio)
         if frontal and len(track.frontal_yaws) < 15:
             track.frontal_yaws.append(obs.yaw_deg)
+        if not self._settled:
+            if len(track.frontal_yaws) < s.baseline_frames or not track.open_ears:
+                return False
+            # Steady and facing the screen: now the first action is asked, and its time starts.
+            self._settled = True
+            st.started_at = self._now
+            log.info("camera.liveness.settled", extra={"frames": self._frames})
+            return False
+        st.frames += 1
+        if baseline_ear > 0:
+            st.least_ear = min(st.least_ear, obs.eye_aspect_ratio / baseline_ear)
         done = False
         if st.challenge is LivenessChallenge.BLINK:
             if closed:
@@ -284,8 +307,8 @@ class ChallengeSession:
                 st.closed_frames = 0 if not st.closed_seen else st.closed_frames
         else:
             wanted = 1.0 if st.challenge is LivenessChallenge.TURN_LEFT else -1.0
-            settled = len(track.frontal_yaws) >= s.baseline_frames
-            if settled and (obs.yaw_deg - frontal_yaw) * wanted >= s.turn_deg:
+            st.best_turn = max(st.best_turn, (obs.yaw_deg - frontal_yaw) * wanted)
+            if (obs.yaw_deg - frontal_yaw) * wanted >= s.turn_deg:
                 st.turned_frames += 1
                 done = st.turned_frames >= s.min_turn_frames
             else:
@@ -329,19 +352,32 @@ class ChallengeSession:
     def _finish(self, failure: LivenessFailure) -> LivenessResult:
         if self._result is None:
             self._result = LivenessResult(
-                False, self._challenges, self._index, failure, self._elapsed(), self._frames
+                False, self._challenges, self._index, failure, self._elapsed(), self._frames, self._detail()
             )
             log.info(
                 "camera.liveness.failed",
                 extra={"code": failure.code, "completed": self._index, "frames": self._frames,
-                       "elapsed_s": round(self._elapsed(), 1)},
+                       "elapsed_s": round(self._elapsed(), 1), "detail": self._result.detail},
             )
         return self._result
+
+    def _detail(self) -> str:
+        """The measures of the action under way when the session failed (numbers only)."""
+        st = self._state
+        if st is None:
+            return "no face measured"
+        if not self._settled:
+            return f"never facing the screen steadily: frames={self._frames} baseline={len(self._track.frontal_yaws)}"
+        s = self.settings
+        text = f"{st.challenge.value} frames={st.frames} baseline={len(self._track.frontal_yaws)}"
+        if st.challenge is LivenessChallenge.BLINK:
+            return text + f" least_ear={st.least_ear:.2f} need<{s.blink_ratio:.2f} open_frames={st.open_frames}"
+        return text + f" best_turn={st.best_turn:.1f} need={s.turn_deg:.1f}"
 
     def _progress(self, hint: str) -> LivenessProgress:
         current = (
             self._challenges[self._index]
-            if self._index < len(self._challenges) and self._result is None
+            if self._index < len(self._challenges) and self._result is None and self._settled
             else None
         )
         remaining = max(0.0, self.settings.time_limit_s - self._elapsed())

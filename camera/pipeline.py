@@ -347,11 +347,13 @@ class FacePipeline:
             with self._lock:
                 self._liveness_active = True
                 self._liveness_callback = job.callback
+                # No action shown yet: the session asks for one once it has seen the face
+                # straight (camera.liveness), so nobody turns before the frontal pose is measured.
                 self._progress = LivenessProgress(
-                    challenges[0],
+                    None,
                     0,
                     len(challenges),
-                    challenges[0].message_key,
+                    "camera.hint.not_frontal",
                     self.config.liveness.time_limit_s,
                 )
             return

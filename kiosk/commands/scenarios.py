@@ -166,6 +166,8 @@ class ScriptedCitizen:
         self._pins = list(self.script.pins)
         self._people = _people()
         self._analyzer: Any = None
+        self._performer: LivenessPerformer | None = None
+        self._poses: dict[Any, Any] = {}  # the citizen's face with the eyes shut or turned, made once
         self.business_touched_at: float | None = None
         self.screens: list[str] = []
         self.on_new_screen: Callable[[str], None] | None = None  # e.g. a screenshot before acting
@@ -222,6 +224,9 @@ class ScriptedCitizen:
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
+            if self._performer is not None:
+                self._performer.stop()
+                self.log.append(f"  poses: {' '.join(self._performer.timeline)}")
             self.done.set()
 
     def _wait_home(self) -> None:
@@ -373,25 +378,96 @@ class ScriptedCitizen:
         return self._frontal
 
     def _play(self, frame: Any, challenges: tuple[Any, ...]) -> None:
-        from camera.analysis import FaceAnalyzer
-        from camera.scenes import blink_and_turn_script
-
         camera = self.kiosk.simulators["camera"]
+        if self._performer is not None:
+            self._performer.stop()
+            self.log.append(f"  poses: {' '.join(self._performer.timeline)}")
+            self._performer = None
         if not challenges:
             camera.play([frame])
             return
-        analyzer = FaceAnalyzer(detect_width=320)
-        # Like a patient person, the citizen holds each pose for a while (the eyes shut, the head
-        # turned, and facing the screen between actions: 0.6 s each) and repeats the action (the
-        # camera loops the script) until the screen asks for the next one. Timed in seconds, not
-        # frames: the face worker analyses the newest frame whenever it is free (about 17 a second
-        # here, 5 on a busy machine) and must see a pose in at least two frames running.
-        fps = float(getattr(camera, "fps", 30.0)) or 30.0
-        frames = blink_and_turn_script(
-            frame, challenges, analyzer, hold=round(fps * 0.6), ramp=round(fps * 0.1)
-        )
-        camera.play(frames)
+        self._performer = LivenessPerformer(camera, self.kiosk.core.services.devices["face"], frame,
+                                            challenges[0], self._poses)
+        self._performer.start()
         self.log.append(f"liveness action {challenges[0].value}")
+
+
+class LivenessPerformer:
+    """The simulated citizen doing one liveness action the screen asks for, until it asks for another.
+
+    A person in front of the kiosk watches the screen, not a clock: they face it, do the action
+    (shut the eyes, turn the head), hold it, face the screen again, and repeat until the screen
+    moves on. So each pose here is held until the face pipeline has analysed it ``hold`` times,
+    counting only frames captured after the pose was shown. How fast the face worker runs (17
+    frames a second on an idle machine, 2 on a loaded CI runner) then no longer decides whether the
+    action is seen; a clock-timed script was missed whenever the worker fell behind it.
+    """
+
+    def __init__(self, camera: Any, pipeline: Any, frontal: Any, challenge: Any,
+                 poses: dict[Any, Any], *, hold: int = 3, pose_timeout_s: float = 4.0) -> None:
+        self.camera = camera
+        self.pipeline = pipeline
+        self.frontal = frontal
+        self.challenge = challenge
+        self.poses = poses
+        self.hold = hold
+        self.pose_timeout_s = pose_timeout_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="liveness-performer", daemon=True)
+        self._began = time.monotonic()
+        self.timeline: list[str] = []  # when each pose was shown and how many analysed frames it got
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _pose(self) -> Any:
+        if self.challenge not in self.poses:
+            from camera.analysis import FaceAnalyzer
+            from camera.scenes import close_eyes, turn_head
+            from kiosk.devices.camera import LivenessChallenge
+
+            analyzer = FaceAnalyzer(detect_width=320)
+            box = analyzer.detect(self.frontal)[0]
+            if self.challenge is LivenessChallenge.BLINK:
+                self.poses[self.challenge] = close_eyes(self.frontal, box, analyzer)[0]
+            else:
+                sign = 1.0 if self.challenge is LivenessChallenge.TURN_LEFT else -1.0
+                self.poses[self.challenge] = turn_head(self.frontal, box, sign * 35.0)
+        return self.poses[self.challenge]
+
+    def _run(self) -> None:
+        try:
+            pose = self._pose()
+        except Exception as exc:  # the report says so; the camera keeps showing the frontal face
+            self.timeline.append(f"no pose: {type(exc).__name__}: {exc}")
+            return
+        self.timeline.append(f"pose ready {time.monotonic() - self._began:.1f}s")
+        while not self._stop.is_set():
+            for name, frame in (("front", self.frontal), (self.challenge.value, pose)):
+                if self._stop.is_set():
+                    return
+                self.timeline.append(f"{name}@{time.monotonic() - self._began:.1f}s:{self._show(frame)}")
+
+    def _show(self, frame: Any) -> int:
+        """Shows ``frame`` until ``hold`` frames captured after it have been analysed; returns how
+        many were (fewer when the time for a pose ran out or the performer was stopped)."""
+        self.camera.play([frame])
+        deadline = time.monotonic() + self.pose_timeout_s
+        shown_from = self.pipeline.preview().frame_index + 1  # a frame being read now is the old pose
+        counted_from: int | None = None
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if counted_from is None:
+                if self.pipeline.preview().analysed_index > shown_from:
+                    counted_from = self.pipeline.frames_analysed - 1
+            elif self.pipeline.frames_analysed - counted_from >= self.hold:
+                break
+            time.sleep(0.01)
+        return 0 if counted_from is None else self.pipeline.frames_analysed - counted_from
 
 
 def camera_photo(person: dict[str, Any]) -> str:

@@ -160,6 +160,9 @@ class LivenessResult:
     failure: LivenessFailure | None = None
     elapsed_s: float = 0.0
     frames: int = 0
+    # What the measures saw of the action that was not done, for the engineer tuning the camera
+    # (e.g. "turn_left frames=31 best_turn=9.8 need=15.0"): numbers only, no image or template.
+    detail: str = ""
 
     @property
     def code(self) -> str:

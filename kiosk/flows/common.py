@@ -198,7 +198,8 @@ class FaceAnswers:
                 "code": getattr(result, "code", "liveness.failed"),
                 # How far the citizen got, for the engineer reading the log (no image, no template).
                 "progress": f"{getattr(result, 'completed', '?')}/{len(getattr(result, 'challenges', ()))} "
-                            f"frames={getattr(result, 'frames', '?')} s={getattr(result, 'elapsed_s', 0):.1f}",
+                            f"frames={getattr(result, 'frames', '?')} s={getattr(result, 'elapsed_s', 0):.1f} "
+                            f"{getattr(result, 'detail', '')}".rstrip(),
             }))
             return
         self.face.request_match(self.reference, self._matched)

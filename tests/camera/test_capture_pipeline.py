@@ -158,6 +158,26 @@ def test_pipeline_runs_a_liveness_session_on_a_scripted_camera(portraits, analyz
         )
 
 
+def test_the_action_is_shown_only_once_the_face_was_seen_straight(portraits, worker_config) -> None:
+    # Shown at once, the action had a citizen turning before a busy worker measured the frontal
+    # pose, and the turn was never seen. The preview asks to face the screen until then.
+    camera = SimulatedCamera([portraits["biden2.jpg"].frame], fps=10, noise_sigma=2.0, seed=4)
+    with FacePipeline(camera, worker_config) as pipeline:
+        _wait_until_good(pipeline)
+        pipeline.start_liveness(challenges=(LivenessChallenge.TURN_LEFT,))
+        first = None
+        for _ in range(100):
+            progress = pipeline.preview().liveness
+            if progress is not None:
+                first = first or progress
+                if progress.challenge is not None:
+                    break
+            time.sleep(0.05)
+        assert first is not None and first.challenge is None and first.hint_key == "camera.hint.not_frontal"
+        assert progress is not None and progress.challenge is LivenessChallenge.TURN_LEFT
+        assert pipeline.frames_analysed >= 3
+
+
 def test_match_is_refused_before_liveness(portraits, worker_config) -> None:
     camera = SimulatedCamera([portraits["obama.jpg"].frame], fps=30, noise_sigma=2.0)
     with FacePipeline(camera, worker_config) as pipeline:

@@ -92,6 +92,37 @@ def test_a_head_still_turned_when_the_session_starts_is_not_taken_for_the_fronta
     assert result.passed, result
 
 
+def test_no_action_is_asked_before_the_face_is_seen_facing_the_screen(analyzer, portraits, frame_boxes) -> None:
+    # On a busy machine the worker saw one frontal frame, then the citizen had already turned as
+    # asked: the turned head became the "frontal" pose and no turn was ever seen. Now no action is
+    # shown until three frames running agree on the frontal pose; a turned frame restarts that.
+    frame, box = portraits["biden2.jpg"].frame, frame_boxes["biden2.jpg"]
+    turned = turn_head(frame, box, -35)
+    session = ChallengeSession(analyzer, LivenessSettings(challenges=1, time_limit_s=10.0),
+                               challenges=(LivenessChallenge.TURN_RIGHT,))
+    rng = np.random.default_rng(3)
+    shown, hints = [], []
+    for i, rgb in enumerate([frame, turned, frame, frame, frame, turned, turned]):
+        progress = session.feed(CapturedFrame(i + 1, i / FPS, add_sensor_noise(rgb, rng)))
+        shown.append(progress.challenge)
+        hints.append(progress.hint_key)
+    assert shown[:4] == [None] * 4 and set(hints[:4]) == {"camera.hint.not_frontal"}
+    assert shown[4] is LivenessChallenge.TURN_RIGHT, "shown once three frames agree"
+    assert progress.result is not None and progress.result.passed, progress
+
+
+def test_a_face_never_steady_times_out_saying_so(analyzer, portraits, frame_boxes) -> None:
+    frame, box = portraits["biden2.jpg"].frame, frame_boxes["biden2.jpg"]
+    left, right = turn_head(frame, box, 35), turn_head(frame, box, -35)
+    session = ChallengeSession(analyzer, SETTINGS, challenges=(LivenessChallenge.BLINK,))
+    progress = session.feed(CapturedFrame(1, 0.0, add_sensor_noise(frame, np.random.default_rng(0))))
+    assert progress.challenge is None and progress.hint_key == "camera.hint.not_frontal"
+    result = run(ChallengeSession(analyzer, SETTINGS, challenges=(LivenessChallenge.BLINK,)),
+                 [frame, left, right] * 20)
+    assert not result.passed and result.failure is LivenessFailure.TIMED_OUT
+    assert result.detail.startswith("never facing the screen steadily"), result.detail
+
+
 def test_two_challenges_in_order_pass(analyzer, portraits) -> None:
     order = (LivenessChallenge.TURN_RIGHT, LivenessChallenge.BLINK)
     settings = LivenessSettings(challenges=2, time_limit_s=5.0)

@@ -32,6 +32,13 @@ def run_scenario(name: str, state: Path) -> dict[str, Any]:
     return report
 
 
+def why_not(report: dict[str, Any], state: "State") -> str:
+    """A failed scenario, the reason first (CI shows only the start of a long message): the
+    outcome, the face attempts' log lines (liveness measures, no personal data), then the report."""
+    face = [line.split(" INFO ")[-1] for line in state.log_text().splitlines() if "face attempt" in line]
+    return f"{report.get('outcome')} / {report.get('reason')}; {' | '.join(face)}; report: {report}"
+
+
 class State:
     """What a visit left behind: the kiosk's state database, its log and the simulated card-management
     system's records."""

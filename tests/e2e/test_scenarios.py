@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kiosk.ledger import Movement, Place
-from tests.e2e.scenario_run import State, run_scenario
+from tests.e2e.scenario_run import State, run_scenario, why_not
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ def issued_card(state: State, report: dict[str, Any]) -> str:
 
 
 def assert_common(report: dict[str, Any], state: State) -> None:
-    assert report["passed"], report
+    assert report["passed"], why_not(report, state)
     assert report["ledger_balanced"] is True
     assert state.visit(report["visit_id"]) == (report["outcome"], report["reason"])
     assert report["steps"] and all(step["seconds"] >= 0 for step in report["steps"])
