@@ -135,6 +135,23 @@ class ListRow(BoxLayout):
             self.on_choose()
 
 
+class StageBox(BoxLayout):
+    """Buttons that are there only in some stages (layout in kv: a hidden box has no height, is
+    transparent and disabled).
+
+    Hidden, it takes no touch at all: its buttons keep their own heights and lie over whatever is
+    drawn where the box collapsed, and Kivy lets a disabled widget swallow a touch that lands on it
+    — so the hidden "close"/"recount" row of the reconcile page took the touch meant for the shown
+    "day" button above it."""
+
+    shown = BooleanProperty(True)
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if not self.shown:
+            return False
+        return bool(super().on_touch_down(touch))
+
+
 # --------------------------------------------------------------------------- the page base
 
 

@@ -57,6 +57,11 @@ class Scenario:
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     power_cut_at: str | None = None  # kill the kiosk when this step starts, then restart it
     reason: str | None = None  # the notice's code the visit must end with (None: no check)
+    # Who acts: by default a ScriptedCitizen doing one visit of ``business``. Another actor (a
+    # staff member: scenarios_staff.py) is built the same way, (ui, kiosk, scenario, fast=, log=),
+    # runs on the scripted thread, and may add to or override the report (``report_fields()``).
+    actor: Callable[..., Any] | None = None
+    prepare: Callable[[KioskConfig], None] | None = None  # (config) → None, on the state before the kiosk is built
 
 
 def _inject(device: str, fault: str, count: int | None = 1, **params: Any) -> Callable[[Any], None]:
@@ -209,18 +214,7 @@ class ScriptedCitizen:
     # -- the visit -----------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._wait_home()
-            if self.kiosk.simulators.get("camera") is not None:
-                self._play(self._frame(), ())  # the citizen stands in front of the kiosk
-            self.pause()
-            self.business_touched_at = time.monotonic()
-            self.touch(f"business:{self.scenario.business}")
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                if self._visit_over():
-                    break
-                self._step()
-                time.sleep(0.02)
+            self.visit()
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -228,6 +222,24 @@ class ScriptedCitizen:
                 self._performer.stop()
                 self.log.append(f"  poses: {' '.join(self._performer.timeline)}")
             self.done.set()
+
+    def visit(self) -> None:
+        """One whole visit, from the home screen until the kiosk has recorded its outcome (raises
+        when the citizen cannot go on). Another actor may call it for a visit within its script."""
+        self._wait_home()
+        if self.kiosk.simulators.get("camera") is not None:
+            self._play(self._frame(), ())  # the citizen stands in front of the kiosk
+        self.pause()
+        self._outcome_before = self.kiosk.core.last_outcome  # an earlier visit's, when there was one
+        self.business_touched_at = time.monotonic()
+        self.touch(f"business:{self.scenario.business}")
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if self._visit_over():
+                return
+            self._step()
+            time.sleep(0.02)
+        raise TimeoutError(f"the visit of {self.scenario.business} did not end in 600 s")
 
     def _wait_home(self) -> None:
         for _ in range(600):
@@ -242,7 +254,9 @@ class ScriptedCitizen:
 
     def _visit_over(self) -> bool:
         core = self.kiosk.core
-        return self.business_touched_at is not None and core.last_outcome is not None and not core.visit_running
+        outcome = core.last_outcome
+        return (self.business_touched_at is not None and outcome is not None
+                and outcome is not getattr(self, "_outcome_before", None) and not core.visit_running)
 
     def _step(self) -> None:
         snapshot = self._on_ui(self._snapshot)
@@ -611,7 +625,7 @@ def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path |
                 ui.switch_language(lang)
             if elder:
                 ui.toggle_elder(True)
-            citizen = ScriptedCitizen(ui, kiosk, s, fast=fast, log=log)
+            citizen = (s.actor or ScriptedCitizen)(ui, kiosk, s, fast=fast, log=log)
             citizen_box["citizen"] = citizen
             if screenshots is not None:
                 def shoot(name: str) -> None:
@@ -664,6 +678,8 @@ def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path |
             "recovered": [{"visit": r.visit_id, "steps": list(r.compensated_steps)} for r in kiosk.recovered],
             "printed": _printed(kiosk, screenshots),
         }
+        if citizen is not None and hasattr(citizen, "report_fields"):
+            report.update(citizen.report_fields())
         return report
     finally:
         kiosk.close()
@@ -678,6 +694,8 @@ def run_scenario(name: str, *, fast: bool, state_dir: Path | None = None, screen
     if state_dir is None:
         state_dir = Path(tempfile.mkdtemp(prefix=f"kiosk-scenario-{name}-"))
     config = scenario_config(name, state_dir, fast=fast)
+    if s.prepare is not None:
+        s.prepare(config)
     power_cut: dict[str, Any] | None = None
     if s.power_cut_at:
         argv = [sys.executable, "-m", "kiosk", "demo", "--headless", "--json", "--scenario", name,

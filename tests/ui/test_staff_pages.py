@@ -322,6 +322,24 @@ def test_a_count_mismatch_goes_to_the_supervisor_and_stays_open_until_resolved(s
     assert rig.ledger.period_report("day").balanced is True
 
 
+def test_a_finger_on_a_period_button_reaches_it_past_the_hidden_result_buttons(staff_ui) -> None:
+    """A real touch (down and up through the window), not a dispatched release: the hidden
+    result row (recount, close) lies where the period buttons are drawn and must not take it."""
+    from screens.touch import SyntheticTouch, find_choice
+
+    h, _rig = staff_ui
+    sign_in(h)
+    page = open_page(h, "staff_reconcile")
+    h.pump(0.3)
+    button = find_choice(h.ui, "period:day")
+    finger = SyntheticTouch(*button.to_window(*button.center))
+    finger.down()
+    h.pump(0.1)
+    finger.up()
+    h.wait_for(lambda: page.stage == "hopper")
+    assert page.period == "day"
+
+
 def test_close_the_day_with_a_reviewer_prints_and_exports_the_report(staff_ui) -> None:
     h, rig = staff_ui
     rig.ledger.register_cards(card_range("A00000001", "A00000010"), operator="1001")
