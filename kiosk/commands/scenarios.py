@@ -57,6 +57,9 @@ class Scenario:
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     power_cut_at: str | None = None  # kill the kiosk when this step starts, then restart it
     reason: str | None = None  # the notice's code the visit must end with (None: no check)
+    # A scenario that is not a citizen's visit (the engineer menu, the self-check) runs its own
+    # script: called like run_visit, returns a report with the same keys.
+    run: Callable[..., dict[str, Any]] | None = None
 
 
 def _inject(device: str, fault: str, count: int | None = 1, **params: Any) -> Callable[[Any], None]:
@@ -611,7 +614,7 @@ def run_scenario(name: str, *, fast: bool, state_dir: Path | None = None, screen
         power_cut = {"step": s.power_cut_at, "child_exit": child.returncode,
                      "killed": child.returncode == -signal.SIGKILL}
     try:
-        report = run_visit(name, config, fast=fast, screenshots=screenshots, lang=lang, elder=elder)
+        report = (s.run or run_visit)(name, config, fast=fast, screenshots=screenshots, lang=lang, elder=elder)
     finally:
         if own_dir and os.environ.get("KIOSK_KEEP_SCENARIO_STATE") != "1":
             shutil.rmtree(state_dir, ignore_errors=True)
