@@ -62,6 +62,9 @@ class Scenario:
     # runs on the scripted thread, and may add to or override the report (``report_fields()``).
     actor: Callable[..., Any] | None = None
     prepare: Callable[[KioskConfig], None] | None = None  # (config) → None, on the state before the kiosk is built
+    # A scenario that is not a citizen's visit (the engineer menu, the self-check) runs its own
+    # script: called like run_visit, returns a report with the same keys.
+    run: Callable[..., dict[str, Any]] | None = None
 
 
 def _inject(device: str, fault: str, count: int | None = 1, **params: Any) -> Callable[[Any], None]:
@@ -218,10 +221,14 @@ class ScriptedCitizen:
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
-            if self._performer is not None:
-                self._performer.stop()
-                self.log.append(f"  poses: {' '.join(self._performer.timeline)}")
+            self._stop_performing()
             self.done.set()
+
+    def _stop_performing(self) -> None:
+        if self._performer is not None:
+            self._performer.stop()
+            self.log.append(f"  poses: {' '.join(self._performer.timeline)}")
+            self._performer = None
 
     def visit(self) -> None:
         """One whole visit, from the home screen until the kiosk has recorded its outcome (raises
@@ -236,6 +243,7 @@ class ScriptedCitizen:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             if self._visit_over():
+                self._stop_performing()
                 return
             self._step()
             time.sleep(0.02)
@@ -393,10 +401,7 @@ class ScriptedCitizen:
 
     def _play(self, frame: Any, challenges: tuple[Any, ...]) -> None:
         camera = self.kiosk.simulators["camera"]
-        if self._performer is not None:
-            self._performer.stop()
-            self.log.append(f"  poses: {' '.join(self._performer.timeline)}")
-            self._performer = None
+        self._stop_performing()
         if not challenges:
             camera.play([frame])
             return
@@ -705,7 +710,7 @@ def run_scenario(name: str, *, fast: bool, state_dir: Path | None = None, screen
         power_cut = {"step": s.power_cut_at, "child_exit": child.returncode,
                      "killed": child.returncode == -signal.SIGKILL}
     try:
-        report = run_visit(name, config, fast=fast, screenshots=screenshots, lang=lang, elder=elder)
+        report = (s.run or run_visit)(name, config, fast=fast, screenshots=screenshots, lang=lang, elder=elder)
     finally:
         if own_dir and os.environ.get("KIOSK_KEEP_SCENARIO_STATE") != "1":
             shutil.rmtree(state_dir, ignore_errors=True)
