@@ -293,11 +293,12 @@ def test_home_is_out_of_service_with_a_short_reason_and_recovers_by_itself(eng, 
     assert "暂停服务  凭条打印机维护中，请到柜台办理" in texts(home)
     assert not any("receipt.paper_out" in t for t in texts(home))  # the exact fault is for staff
     assert home.ids.business_grid.disabled
+    assert home.ids.id_card_hint.opacity == 0, "an out-of-service kiosk does not ask for the ID card"
     h.ui.start_business("b")
     h.pump(0.5)
     assert started == [] and not h.core.visit_running
     devices["receipt"].set(DeviceState.READY, paper=2)
     h.wait_for(lambda: home.in_service, timeout=6)
-    assert not home.ids.business_grid.disabled
+    assert not home.ids.business_grid.disabled and home.ids.id_card_hint.opacity == 1
     h.ui.start_business("b")
     h.wait_for(lambda: started == ["s"] and not h.core.visit_running, timeout=5)
