@@ -26,19 +26,21 @@ def po_files(language: str, locale_dir: Path = LOCALE_DIR) -> list[Path]:
     return sorted((locale_dir / language / "LC_MESSAGES").glob("*.po"))
 
 
+def read_catalog(path: Path, language: str) -> list[tuple[str, str]]:
+    """The (key, text) pairs of one .po file that have both."""
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=language.split("_")[0])
+    return [(str(m.id), str(m.string)) for m in catalog if m.id and m.string]
+
+
 def load_messages(language: str, locale_dir: Path = LOCALE_DIR) -> dict[str, str]:
     """All keys → texts of one language, across domains. A key defined twice is an error."""
     messages: dict[str, str] = {}
     for path in po_files(language, locale_dir):
-        with path.open("rb") as f:
-            catalog = read_po(f, locale=language.split("_")[0])
-        for message in catalog:
-            if not message.id or not message.string:
-                continue
-            key = str(message.id)
-            if key in messages and messages[key] != message.string:
+        for key, text in read_catalog(path, language):
+            if key in messages and messages[key] != text:
                 raise ValueError(f"message key {key!r} defined twice ({path.name})")
-            messages[key] = str(message.string)
+            messages[key] = text
     return messages
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiosk.i18n import Translator, po_files
+from kiosk.i18n import Translator, po_files, read_catalog
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / "var" / "voice"
 ESPEAK_VOICES = {"zh_CN": "cmn", "en": "en"}
@@ -36,15 +36,10 @@ FLOW_CATALOGS = ("flows", "flows_more", "backend")  # backend: the one-time noti
 
 def spoken_keys(language: str = "zh_CN") -> tuple[str, ...]:
     """VOICE_KEYS and every flow-catalog key whose text has no placeholder."""
-    from babel.messages.pofile import read_po
-
     keys = list(VOICE_KEYS)
     for path in po_files(language):
-        if path.stem not in FLOW_CATALOGS:
-            continue
-        with path.open("rb") as f:
-            catalog = read_po(f, locale=language.split("_")[0])
-        keys += [str(m.id) for m in catalog if m.id and m.string and "{" not in str(m.string)]
+        if path.stem in FLOW_CATALOGS:
+            keys += [key for key, text in read_catalog(path, language) if "{" not in text]
     return tuple(dict.fromkeys(keys))
 
 

@@ -300,6 +300,6 @@ def test_a_stop_while_the_worker_warms_up_does_not_end_the_warm_worker() -> None
     time.sleep(0.05)
     pipeline.stop()
     warming.join()
-    assert worker.running and pipeline.keep_warm
+    assert worker.running and worker.starts == 1 and pipeline.keep_warm
     pipeline.close()
     assert not worker.running
