@@ -21,7 +21,7 @@ from kiosk.backend.api import BackendAmbiguous, BackendRefused, BackendTransient
 from kiosk.backend.outbox_sender import outbox_payload
 from kiosk.flows import card_services, common, holder_card
 from kiosk.flows.card_services import key, show_result
-from kiosk.flows.common import ask, identity, visit_config
+from kiosk.flows.common import ask, identity, record_psam_use, visit_config
 from kiosk.flows.instant import call_or_queue
 from kiosk.flows.pin_change import NewPinObserver
 from kiosk.pins import FinancialPinService, PinPolicy, PinResult, SocialSecurityPinService
@@ -89,6 +89,8 @@ def set_ss_pin(ctx: VisitContext) -> dict[str, Any]:
     )
     outcome = service.set_pin(identity(ctx).birth_date)
     ctx.values["ss_pin"] = outcome.result.value
+    if outcome.result is PinResult.SET:
+        record_psam_use(ctx, "pin_set")
     return {"result": outcome.result.value, "attempts": outcome.attempts}
 
 

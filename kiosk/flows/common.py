@@ -335,6 +335,28 @@ _WHERE_KEYS = {
 }
 
 
+def record_psam_use(ctx: VisitContext, operation: str) -> None:
+    """Writes one use of the PSAM for this visit (PSAM使用记录: ``personalize``, ``pin_set``,
+    ``pin_reload``) when the chip's key work is done by a PSAM in this kiosk (not the back end's
+    HSM). The chip operation has already happened, so a registry that refuses (no PSAM registered:
+    staff must register it) is logged for staff, never a reason to fail the citizen's visit."""
+    devices = ctx.services.devices
+    registry = devices.get("psam_registry")
+    if "psam" not in devices or registry is None:
+        return
+    try:
+        registry.record_use(ctx.visit_id, operation)
+    except Exception as exc:  # the registry's refusal (PsamNotRegistered) or its database
+        log.warning("visit %s PSAM use %s not recorded: %s", ctx.visit_id, operation, type(exc).__name__)
+        audit = devices.get("audit")
+        if audit is not None:
+            try:
+                audit.append("system", "psam.use_not_recorded", ctx.visit_id,
+                             {"operation": operation, "error": type(exc).__name__})
+            except Exception:  # noqa: BLE001 - the warning above is already in the log
+                pass
+
+
 def notice_parts(reason: str) -> tuple[str, tuple[str, ...], str, str, str]:
     """(reason key, missing keys, todo key, where key, time-limit key) for a reason code: a
     kiosk reason, a back-end notice code, or anything else (the generic "cannot finish")."""

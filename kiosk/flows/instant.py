@@ -37,7 +37,7 @@ from kiosk.devices import DeviceError
 from kiosk.devices.cardprinter import CardFace, CardPosition, CardPrinterError, EjectOutcome, HopperEmpty, Sex
 from kiosk.devices.smartcard import CardData as ChipCardData, PersonalizationError
 from kiosk.flows import common
-from kiosk.flows.common import ask, identity, now_local, visit_config
+from kiosk.flows.common import ask, identity, now_local, record_psam_use, visit_config
 from kiosk.ledger import Place, RejectReason
 from kiosk.pin_entry import PromptingPinObserver
 from kiosk.pins import FinancialPinService, PinPolicy, PinResult, SocialSecurityPinService
@@ -422,6 +422,7 @@ def produce_card(ctx: VisitContext) -> dict[str, Any]:
             spoiled.append(blank)
             continue
         ctx.checkpoint(personalized=True)
+        record_psam_use(ctx, "personalize")
         _progress(ctx, "print", attempt)
         face = CardFace(name=data.name, sex=Sex.FEMALE if data.sex == "2" else Sex.MALE, ssn=data.id_number,
                         card_number=data.card_number, issue_date=data.issue_date,
@@ -524,6 +525,8 @@ def set_ss_pin(ctx: VisitContext) -> dict[str, Any]:
     )
     outcome = service.set_pin(card.birth_date)
     ctx.values["ss_pin"] = outcome.result.value
+    if outcome.result is PinResult.SET:
+        record_psam_use(ctx, "pin_set")
     return {"result": outcome.result.value, "attempts": outcome.attempts}
 
 

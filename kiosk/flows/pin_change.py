@@ -27,7 +27,7 @@ from kiosk.devices.pinpad import KeyAlgorithm, KeyEventKind, PinEntryCancelledEr
 from kiosk.devices.smartcard import PinBlockedError, PinWrongError
 from kiosk.flows import card_services, common, holder_card
 from kiosk.flows.card_services import show_result
-from kiosk.flows.common import ask, identity, visit_config
+from kiosk.flows.common import ask, identity, record_psam_use, visit_config
 from kiosk.pin_entry import SCREEN as PIN_SCREEN, PromptingPinObserver
 from kiosk.pins import (
     ChipPinMethod,
@@ -253,6 +253,8 @@ def reset_ss_pin(ctx: VisitContext) -> dict[str, Any]:
     if service_of(ctx) != SS_RESET:
         return {"skipped": True}
     outcome = _ss_service(ctx, ctx.services.smartcard).set_pin(identity(ctx).birth_date, ChipPinMethod.RELOAD)
+    if outcome.result is PinResult.SET:
+        record_psam_use(ctx, "pin_reload")
     return _ended(ctx, outcome)
 
 

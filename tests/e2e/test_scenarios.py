@@ -57,6 +57,12 @@ def test_a_card_is_issued_activated_and_taken(tmp_path: Path, name: str, people:
     voucher = report["printed"][-1]
     assert "业务凭证" in voucher and "扫码领取电子社保卡" in voucher  # the e-card hint of an active card
     assert state.outbox() == [] or all(s == "acknowledged" for _, s in state.outbox())
+    # The PSAM that did the key work is registered (the demo's, by demo-setup) and its uses are
+    # recorded against this visit (DOMAIN: "PSAM is registered and its use is recorded").
+    psam = state.conn.execute("SELECT terminal_number, registered_by FROM psam_registry WHERE retired_at IS NULL").fetchall()
+    assert len(psam) == 1 and psam[0][1] == "demo-setup"
+    uses = state.conn.execute("SELECT operation FROM psam_uses WHERE visit_id = ? ORDER BY id", (report["visit_id"],))
+    assert [row[0] for row in uses] == ["personalize", "pin_set"]
 
 
 @pytest.mark.parametrize(

@@ -227,3 +227,47 @@ def test_a_lost_printer_reply_while_waiting_for_the_card_is_tried_again_but_a_la
         assert got.wait(5)
         source.stop()
         assert [a.choice for a in answers] == [expected]
+
+
+# --------------------------------------------------------------------------- PSAM use per visit
+
+
+def _registry_with_psam(tmp_path: Any) -> tuple[Any, Any]:
+    import sqlite3
+
+    from kiosk.devices.smartcard import PsamIdentity
+    from kiosk.psam_registry import PSAM_SCHEMA, PsamRegistry
+
+    conn = sqlite3.connect(tmp_path / "state.sqlite3", check_same_thread=False)
+    for script in PSAM_SCHEMA:
+        conn.executescript(script)
+    registry = PsamRegistry(conn)
+    identity = PsamIdentity(terminal_number="440100000107", psam_serial="00112233445566778899",
+                            atr="3B6800000073C84013009000")
+    return registry, identity
+
+
+def test_a_psam_use_is_recorded_against_the_visit_and_an_unregistered_psam_is_logged_not_fatal(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kiosk.flows.common import record_psam_use
+    from kiosk.runtime import Services
+
+    registry, identity = _registry_with_psam(tmp_path)
+    audited: list[tuple[str, str, str, dict]] = []
+    audit = SimpleNamespace(append=lambda *a: audited.append(a))
+    ctx = FakeCtx(config(), services=Services({"psam": object(), "psam_registry": registry, "audit": audit}))
+    # No PSAM registered yet: the chip work is done, so the visit goes on; staff see why in the log.
+    record_psam_use(ctx, "personalize")
+    assert "PSAM use personalize not recorded: PsamNotRegistered" in caplog.text
+    assert audited == [("system", "psam.use_not_recorded", ctx.visit_id,
+                        {"operation": "personalize", "error": "PsamNotRegistered"})]
+    record = registry.register(identity, operator="S001")
+    record_psam_use(ctx, "personalize")
+    record_psam_use(ctx, "pin_set")
+    assert [(u.visit_id, u.operation) for u in registry.uses(record.psam_id)] == [
+        (ctx.visit_id, "personalize"), (ctx.visit_id, "pin_set")]
+    # Key work in the back end's HSM (no PSAM in this kiosk): nothing to record.
+    hsm_ctx = FakeCtx(config(), services=Services({"psam_registry": registry}))
+    record_psam_use(hsm_ctx, "personalize")
+    assert registry.use_count(record.psam_id) == 2
