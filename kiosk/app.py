@@ -275,20 +275,23 @@ def _build_smartcard(config: KioskConfig, stack: contextlib.ExitStack, services:
         stack.callback(keys.close)
         services.devices["psam"] = keys
         if sc.simulate:
-            _register_demo_psam(services, keys)
+            _register_demo_psam(services, keys, simulators["smartcard"])
     else:
         keys = HsmKeyBackend(_BackendHsmTransport(services))
     services.devices["smartcard"] = ChipStation(encoder, keys, photo_chunk=sc.photo_chunk, card_wait_s=sc.card_wait_s)
 
 
-def _register_demo_psam(services: Services, keys: Any) -> None:
+def _register_demo_psam(services: Services, keys: Any, sim: Any) -> None:
     """SIMULATED: the simulated PSAM registered from what it reports, as staff do at installation
     (operator ``demo-setup``, like the demo's first restock), so the demo records each use of it.
     A kiosk with a real PSAM is registered by staff from the staff menu."""
     registry = services.devices["psam_registry"]
     if registry.active() is not None:
         return
+    from hardware.smartcard.apdu import wait_for_card
+
     try:
+        wait_for_card(sim.psam_reader, 5.0, atr=sim.psam.atr)  # pcscd sees the new reader first
         registry.register(keys.identity(), operator="demo-setup")
     except Exception as exc:  # the visits then log that their PSAM uses are not recorded
         log.warning("the simulated PSAM was not registered: %s", type(exc).__name__)
