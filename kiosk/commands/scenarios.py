@@ -600,6 +600,41 @@ def _watch_for_power_cut(kiosk: Any, step: str) -> None:
         time.sleep(0.005)
 
 
+def run_script_ui(kiosk: Any, make_script: Callable[[Any, list[str]], Any], log: list[str], *,
+                  screenshots: Path | None, lang: str | None, elder: bool,
+                  thread_name: str) -> tuple[Any, str | None]:
+    """Runs the kiosk's UI with the script ``make_script(ui, log)`` (a citizen, a staff member, an
+    engineer) on its own thread until the script is done, a screenshot of each new screen when
+    asked; returns (the script or None, the UI's error or None)."""
+    from screens.boot import run_kiosk_ui
+    from screens.touch import stop_when
+
+    box: dict[str, Any] = {}
+
+    def begin(ui: Any) -> None:
+        if lang:
+            ui.switch_language(lang)
+        if elder:
+            ui.toggle_elder(True)
+        script = box["script"] = make_script(ui, log)
+        if screenshots is not None:
+            def shoot(name: str) -> None:
+                time.sleep(0.4)  # the layout settles and is drawn
+                script._on_ui(lambda: ui.take_screenshot(name))
+
+            script.on_new_screen = shoot
+        threading.Thread(target=script.run, name=thread_name, daemon=True).start()
+        stop_when(script.done, ui)
+
+    ui_error = None
+    try:
+        run_kiosk_ui(kiosk.core, kiosk.staff, screenshot_dir=screenshots, actions=[(0.2, begin)],
+                     demo_pinpad_press=None, auto_screenshots=False)
+    except Exception as exc:  # the report says so; a visit's own state is in the journal
+        ui_error = f"{type(exc).__name__}: {exc}"
+    return box.get("script"), ui_error
+
+
 def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path | None, lang: str | None = None,
               elder: bool = False, cut_power: bool = False) -> dict[str, Any]:
     """One visit of scenario ``name`` in this process through the real UI; returns the report."""
@@ -620,36 +655,10 @@ def run_visit(name: str, config: KioskConfig, *, fast: bool, screenshots: Path |
         timer = VisitTimer()
         kiosk.core.visit_timer = timer
         log: list[str] = []
-        report: dict[str, Any] = {}
-        from screens.boot import run_kiosk_ui
-
-        citizen_box: dict[str, Any] = {}
-
-        def begin(ui: Any) -> None:
-            if lang:
-                ui.switch_language(lang)
-            if elder:
-                ui.toggle_elder(True)
-            citizen = (s.actor or ScriptedCitizen)(ui, kiosk, s, fast=fast, log=log)
-            citizen_box["citizen"] = citizen
-            if screenshots is not None:
-                def shoot(name: str) -> None:
-                    time.sleep(0.4)  # the layout settles and is drawn
-                    citizen._on_ui(lambda: ui.take_screenshot(name))
-
-                citizen.on_new_screen = shoot
-            threading.Thread(target=citizen.run, name="scripted-citizen", daemon=True).start()
-            from screens.touch import stop_when
-
-            stop_when(citizen.done, ui)
-
-        ui_error = None
-        try:
-            run_kiosk_ui(kiosk.core, kiosk.staff, screenshot_dir=screenshots, actions=[(0.2, begin)],
-                         demo_pinpad_press=None, auto_screenshots=False)
-        except Exception as exc:  # the report says so; the visit's own state is in the journal
-            ui_error = f"{type(exc).__name__}: {exc}"
-        citizen = citizen_box.get("citizen")
+        citizen, ui_error = run_script_ui(
+            kiosk, lambda ui, log_: (s.actor or ScriptedCitizen)(ui, kiosk, s, fast=fast, log=log_), log,
+            screenshots=screenshots, lang=lang, elder=elder, thread_name="scripted-citizen",
+        )
         outcome = kiosk.core.last_outcome
         ended = time.monotonic()
         total = ended - citizen.business_touched_at if citizen and citizen.business_touched_at else None

@@ -20,7 +20,6 @@ SIMULATED people and devices only (the demo profile); nothing here is used by a 
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -275,35 +274,10 @@ def _run_ui(kiosk: Any, make_script: Callable[[Any, list[str]], Any], screenshot
             lang: str | None, elder: bool) -> tuple[Any, str | None]:
     """Runs the kiosk's UI with ``make_script(ui, log)``'s ``run`` on its own thread until it is
     done; returns (the script, the UI's error or None)."""
-    from screens.boot import run_kiosk_ui
+    from kiosk.commands.scenarios import run_script_ui
 
-    box: dict[str, Any] = {}
-
-    def begin(ui: Any) -> None:
-        if lang:
-            ui.switch_language(lang)
-        if elder:
-            ui.toggle_elder(True)
-        script = make_script(ui, box.setdefault("log", []))
-        box["script"] = script
-        if screenshots is not None:
-            def shoot(name: str) -> None:
-                time.sleep(0.4)  # the layout settles and is drawn
-                script._on_ui(lambda: ui.take_screenshot(name))
-
-            script.on_new_screen = shoot
-        threading.Thread(target=script.run, name="scripted-engineer", daemon=True).start()
-        from screens.touch import stop_when
-
-        stop_when(script.done, ui)
-
-    ui_error = None
-    try:
-        run_kiosk_ui(kiosk.core, kiosk.staff, screenshot_dir=screenshots, actions=[(0.2, begin)],
-                     demo_pinpad_press=None, auto_screenshots=False)
-    except Exception as exc:  # the report says so
-        ui_error = f"{type(exc).__name__}: {exc}"
-    return box.get("script"), ui_error
+    return run_script_ui(kiosk, make_script, [], screenshots=screenshots, lang=lang, elder=elder,
+                         thread_name="scripted-engineer")
 
 
 def _common_report(name: str, s: Scenario, kiosk: Any, script: Any, ui_error: str | None,
