@@ -307,8 +307,9 @@ class ChallengeSession:
                 st.closed_frames = 0 if not st.closed_seen else st.closed_frames
         else:
             wanted = 1.0 if st.challenge is LivenessChallenge.TURN_LEFT else -1.0
-            st.best_turn = max(st.best_turn, (obs.yaw_deg - frontal_yaw) * wanted)
-            if (obs.yaw_deg - frontal_yaw) * wanted >= s.turn_deg:
+            turn = (obs.yaw_deg - frontal_yaw) * wanted
+            st.best_turn = max(st.best_turn, turn)
+            if turn >= s.turn_deg:
                 st.turned_frames += 1
                 done = st.turned_frames >= s.min_turn_frames
             else:

@@ -176,6 +176,7 @@ class ScriptedCitizen:
         self._analyzer: Any = None
         self._performer: LivenessPerformer | None = None
         self._poses: dict[Any, Any] = {}  # the citizen's face with the eyes shut or turned, made once
+        self._outcome_before: Any = None  # the kiosk's last outcome before this visit began
         self.business_touched_at: float | None = None
         self.screens: list[str] = []
         self.on_new_screen: Callable[[str], None] | None = None  # e.g. a screenshot before acting
@@ -264,7 +265,7 @@ class ScriptedCitizen:
         core = self.kiosk.core
         outcome = core.last_outcome
         return (self.business_touched_at is not None and outcome is not None
-                and outcome is not getattr(self, "_outcome_before", None) and not core.visit_running)
+                and outcome is not self._outcome_before and not core.visit_running)
 
     def _step(self) -> None:
         snapshot = self._on_ui(self._snapshot)
